@@ -1,0 +1,137 @@
+package generator
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/syncgen/syncgen/generator/model"
+	"github.com/syncgen/syncgen/internal/testmod"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected files under testdata/")
+
+// TestCases runs every case under testdata/: input/ is a package; expected/ holds the
+// files syncgen must generate for it, or stderr.txt the diagnostics it must print.
+func TestCases(t *testing.T) {
+	root := filepath.Join(testmod.Root(t), "testdata")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, e := range entries {
+		caseDir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(filepath.Join(caseDir, "input")); err != nil {
+			continue
+		}
+		ran++
+		t.Run(e.Name(), func(t *testing.T) {
+			t.Parallel()
+			runCase(t, caseDir)
+		})
+	}
+	if ran == 0 {
+		t.Fatal("no cases under testdata/")
+	}
+}
+
+func runCase(t *testing.T, caseDir string) {
+	dir := testmod.New(t, nil)
+	testmod.CopyDir(t, filepath.Join(caseDir, "input"), dir)
+
+	res, err := Generate(Config{Dir: dir})
+	stderrFile := filepath.Join(caseDir, "stderr.txt")
+	var diags *Diagnostics
+	if errors.As(err, &diags) {
+		golden(t, stderrFile, []byte(diags.Error()+"\n"))
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stderrFile); err == nil {
+		t.Fatalf("expected diagnostics (%s), got none", stderrFile)
+	}
+
+	got := map[string][]byte{}
+	for path, data := range res.Files {
+		rel, _ := filepath.Rel(dir, path)
+		got[filepath.ToSlash(rel)] = data
+	}
+	expDir := filepath.Join(caseDir, "expected")
+	if *update {
+		os.RemoveAll(expDir)
+	}
+	for rel, data := range got {
+		golden(t, filepath.Join(expDir, rel), data)
+	}
+	filepath.WalkDir(expDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(expDir, path)
+			if got[filepath.ToSlash(rel)] == nil {
+				t.Errorf("expected file %s was not generated", rel)
+			}
+		}
+		return nil
+	})
+	if len(res.Remove) > 0 {
+		t.Errorf("fresh package: nothing to remove, got %v", res.Remove)
+	}
+
+	// Written out, the package (and the hand-written code that uses generated names)
+	// builds and vets, and a second run changes no byte.
+	changes, err := res.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(changes); err != nil {
+		t.Fatal(err)
+	}
+	testmod.Go(t, dir, "mod", "tidy")
+	testmod.Go(t, dir, "vet", "./...")
+	again, err := Generate(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes, err := again.Changes(); err != nil || len(changes) > 0 {
+		t.Fatalf("rerun: want no changes, got %d (%v)\n%s", len(changes), err, Diff(dir, changes))
+	}
+}
+
+// golden compares got with the file at path, or rewrites it with -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./generator -update to create it)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs (go test ./generator -update rewrites it):\n%s", path,
+			Diff("", []Change{{Path: path, Old: want, New: got}}))
+	}
+}
+
+func TestDiagnosticsRelativePaths(t *testing.T) {
+	d := &Diagnostics{Dir: "/a/b"}
+	d.add(posAt("/a/b/z.go", 3, 1), "second file")
+	d.add(posAt("/a/b/m.go", 9, 2), "later")
+	d.add(posAt("/a/b/m.go", 2, 5), "earlier")
+	want := "m.go:2:5: earlier\nm.go:9:2: later\nz.go:3:1: second file"
+	if got := d.Error(); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func posAt(file string, line, col int) model.Pos { return model.Pos{File: file, Line: line, Col: col} }
