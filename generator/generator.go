@@ -32,8 +32,9 @@ type Config struct {
 
 // Result is what a run wants on disk: every file syncgen owns in the packages it ran on.
 type Result struct {
-	Files  map[string][]byte // absolute path → content
-	Remove []string          // absolute paths of generated files that no longer belong
+	Packages []*model.Package  // the IR of each package, as loaded
+	Files    map[string][]byte // absolute path → content
+	Remove   []string          // absolute paths of generated files that no longer belong
 }
 
 // Generate loads the packages and builds every generated file in memory. Mistakes in the
@@ -54,7 +55,7 @@ func Generate(cfg Config) (*Result, error) {
 	if len(diags.List) > 0 {
 		return nil, diags
 	}
-	res := &Result{Files: map[string][]byte{}}
+	res := &Result{Packages: pkgs, Files: map[string][]byte{}}
 	for _, p := range pkgs {
 		if len(p.Models) == 0 {
 			diags.add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))

@@ -90,8 +90,20 @@ func runCase(t *testing.T, caseDir string) {
 	if err := Write(changes); err != nil {
 		t.Fatal(err)
 	}
+	// The runtime recomputes the tag hash by reflection: it must agree with the generator.
+	testmod.Write(t, dir, map[string]string{"tags_syncgen_test.go": "package " + res.Packages[0].Name + `
+
+import "testing"
+
+func TestGeneratedTags(t *testing.T) {
+	if err := checkGeneratedTags(); err != nil {
+		t.Fatal(err)
+	}
+}
+`})
 	testmod.Go(t, dir, "mod", "tidy")
 	testmod.Go(t, dir, "vet", "./...")
+	testmod.Go(t, dir, "test", "./...")
 	again, err := Generate(Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
