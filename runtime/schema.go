@@ -35,5 +35,5 @@ type Column struct {
 	Nullable bool
 
 	Unique, UpdatedAt, DeletedAt, Index, Local, ReadOnly bool
-	Ref string // the Go name of the model this column refers to, or ""
+	Ref                                                  string // the Go name of the model this column refers to, or ""
 }

@@ -24,22 +24,22 @@ type Address struct {
 //syncgen:path /v1/orders
 type Order struct {
 	Base
-	CustomerID string            `json:"customerId" sync:"ref=Customer"`
-	Status     Status            `json:"status" sync:"index"`
-	Total      float64           `json:"total"`
-	Count      int32             `json:"count"`
-	Big        uint64            `json:"big"`
-	Paid       bool              `json:"paid"`
-	Note       *string           `json:"note"`
-	Data       []byte            `json:"data"`
-	Ship       Address           `json:"ship"`
-	Tags       []string          `json:"tags"`
-	Meta       map[string]int    `json:"meta"`
-	Promo      sql.NullString    `json:"promo"`
-	Draft      string            `json:"-" sync:"local"`
-	Server     string            `json:"server" sync:"readonly"`
-	Old        int               `json:"old" sync:"renamed=legacy"`
-	Ignored    chan int          `sync:"-"`
+	CustomerID string         `json:"customerId" sync:"ref=Customer"`
+	Status     Status         `json:"status" sync:"index"`
+	Total      float64        `json:"total"`
+	Count      int32          `json:"count"`
+	Big        uint64         `json:"big"`
+	Paid       bool           `json:"paid"`
+	Note       *string        `json:"note"`
+	Data       []byte         `json:"data"`
+	Ship       Address        `json:"ship"`
+	Tags       []string       `json:"tags"`
+	Meta       map[string]int `json:"meta"`
+	Promo      sql.NullString `json:"promo"`
+	Draft      string         `json:"-" sync:"local"`
+	Server     string         `json:"server" sync:"readonly"`
+	Old        int            `json:"old" sync:"renamed=legacy"`
+	Ignored    chan int       `sync:"-"`
 	secret     func()
 }
 
