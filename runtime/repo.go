@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by a repository used after Close.
@@ -18,10 +19,37 @@ type Remote interface {
 	remote()
 }
 
+// Policy says how a read or write uses the remote. With a nil remote every policy acts as
+// LocalOnly.
+type Policy int
+
+const (
+	// AwaitRemoteWhenNoneExist (reads, the default) asks the remote when nothing matches
+	// locally, and answers from local data if the remote fails or is slow.
+	AwaitRemoteWhenNoneExist Policy = iota
+	// AlwaysHydrate (reads) asks the remote every time, falling back to local data.
+	AlwaysHydrate
+	// AwaitRemote (reads) asks the remote and returns its error.
+	AwaitRemote
+	// LocalOnly (reads and writes) never touches the remote.
+	LocalOnly
+	// OptimisticLocal (writes, the default) writes locally and queues the change.
+	OptimisticLocal
+	// RequireRemote (writes) writes to the remote first, locally only after it succeeded.
+	RequireRemote
+)
+
 // Option configures a repository. Generated code offers typed options per model.
 type Option func(*repoOptions)
 
-type repoOptions struct{}
+type repoOptions struct {
+	now func() time.Time
+}
+
+// WithClock replaces time.Now for the repository's stamps (tests and simulations).
+func WithClock(now func() time.Time) Option {
+	return func(o *repoOptions) { o.now = now }
+}
 
 // Package is what generated code tells the runtime about its package.
 type Package struct {
@@ -32,11 +60,16 @@ type Package struct {
 
 // Repo is the model-independent core of a generated Repository.
 type Repo struct {
-	db  *DB
-	pkg Package
+	db    *DB
+	pkg   Package
+	clock *clock
 
-	mu     sync.RWMutex
-	closed bool
+	ctx    context.Context // ends at Close: background work and subscriptions
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	watchers map[string]map[chan struct{}]struct{} // table → subscribers' wake-up channels
 }
 
 // NewRepo makes the core of a generated repository over db.
@@ -47,28 +80,91 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 	if remote != nil {
 		return nil, fmt.Errorf("new repository %s: sync with a remote is not supported yet: pass a nil remote for a local-only repository", pkg.Path)
 	}
-	var o repoOptions
+	o := repoOptions{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Repo{db: db, pkg: pkg}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Repo{
+		db: db, pkg: pkg, clock: &clock{now: o.now},
+		ctx: ctx, cancel: cancel,
+		watchers: map[string]map[chan struct{}]struct{}{},
+	}, nil
+}
+
+func (r *Repo) check() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // Migrate applies the runtime's and the package's pending migrations (see Migrate).
 func (r *Repo) Migrate(ctx context.Context) error {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return ErrClosed
+	if err := r.check(); err != nil {
+		return err
 	}
 	return Migrate(ctx, r.db, Migrations{Package: r.pkg.Path, FS: r.pkg.Migrations, Dir: "migrations"})
 }
 
-// Close ends the repository's background work. It does not close the DB, which the
-// caller opened and may share with other repositories.
+// Close ends the repository's background work and subscriptions. It does not close the
+// DB, which the caller opened and may share with other repositories.
 func (r *Repo) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
 	return nil
+}
+
+// watch registers a wake-up channel for committed writes to table.
+func (r *Repo) watch(table string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	r.mu.Lock()
+	if r.watchers[table] == nil {
+		r.watchers[table] = map[chan struct{}]struct{}{}
+	}
+	r.watchers[table][ch] = struct{}{}
+	r.mu.Unlock()
+	return ch, func() {
+		r.mu.Lock()
+		delete(r.watchers[table], ch)
+		r.mu.Unlock()
+	}
+}
+
+// changed wakes the subscribers of the tables a commit touched. It never blocks: a
+// subscriber that has not yet caught up has a wake-up pending already.
+func (r *Repo) changed(tables map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for table := range tables {
+		for ch := range r.watchers[table] {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// clock stamps updatedAt: microseconds (what PostgreSQL keeps), strictly increasing per
+// repository.
+type clock struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	last time.Time
+}
+
+func (c *clock) stamp() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.now().UTC().Truncate(time.Microsecond)
+	if !t.After(c.last) {
+		t = c.last.Add(time.Microsecond)
+	}
+	c.last = t
+	return t
 }

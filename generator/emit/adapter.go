@@ -53,6 +53,13 @@ func modelFile(f *jen.File, m *model.Model) {
 		jen.Return(jen.String().Call(sel(m.Unique()))),
 	)
 	f.Line()
+	f.Comment("SetUpdatedAt stamps r's updatedAt field, if the model has one.")
+	f.Func().Params(recv.Clone()).Id("SetUpdatedAt").Params(jen.Id("r").Op("*").Id(m.Name), jen.Id("t").Qual("time", "Time")).BlockFunc(func(g *jen.Group) {
+		if u := m.UpdatedAt(); u != nil {
+			g.Add(sel(u)).Op("=").Id("t")
+		}
+	})
+	f.Line()
 	f.Comment("Values returns r's column values for binding.")
 	f.Func().Params(recv.Clone()).Id("Values").Params(jen.Id("r").Op("*").Id(m.Name)).Index().Any().Block(
 		jen.Return(jen.Index().Any().ValuesFunc(func(g *jen.Group) {
@@ -72,6 +79,8 @@ func modelFile(f *jen.File, m *model.Model) {
 			g.Line()
 		})),
 	)
+	f.Line()
+	storeDecls(f, m)
 }
 
 var kindConst = map[model.Kind]string{

@@ -3,7 +3,11 @@
 
 package shop
 
-import "github.com/syncgen/syncgen/runtime"
+import (
+	"context"
+	"github.com/syncgen/syncgen/runtime"
+	"time"
+)
 
 // Generated for runtime API version 1.
 const _ = runtime.GeneratedCodeVersion1
@@ -41,6 +45,9 @@ func (customerAdapter) ID(r *Customer) string {
 	return string(r.ID)
 }
 
+// SetUpdatedAt stamps r's updatedAt field, if the model has one.
+func (customerAdapter) SetUpdatedAt(r *Customer, t time.Time) {}
+
 // Values returns r's column values for binding.
 func (customerAdapter) Values(r *Customer) []any {
 	return []any{
@@ -55,4 +62,101 @@ func (customerAdapter) Pointers(r *Customer) []any {
 		&r.ID,
 		&r.Name,
 	}
+}
+
+// CustomerCond is a condition on Customer records; build them from CustomerFields.
+type CustomerCond runtime.Cond
+
+// CustomerOrder is an ORDER BY term for Customer records; build them from CustomerFields.
+type CustomerOrder runtime.Order
+
+// CustomerOr holds when any of conds holds.
+func CustomerOr(conds ...CustomerCond) CustomerCond {
+	return runtime.Or(conds)
+}
+
+// CustomerQuery selects Customer records. The zero value means every record; methods return a
+// new query and leave the receiver unchanged.
+type CustomerQuery struct {
+	q runtime.Query
+}
+
+// Where adds conditions, all of which must hold.
+func (q CustomerQuery) Where(conds ...CustomerCond) CustomerQuery {
+	return CustomerQuery{q: runtime.Where(q.q, conds)}
+}
+
+// OrderBy adds ORDER BY terms.
+func (q CustomerQuery) OrderBy(orders ...CustomerOrder) CustomerQuery {
+	return CustomerQuery{q: runtime.OrderBy(q.q, orders)}
+}
+
+// Limit returns at most n records; n <= 0 means no limit.
+func (q CustomerQuery) Limit(n int) CustomerQuery {
+	return CustomerQuery{q: q.q.Limit(n)}
+}
+
+// Offset skips the first n records.
+func (q CustomerQuery) Offset(n int) CustomerQuery {
+	return CustomerQuery{q: q.q.Offset(n)}
+}
+
+// Key is a canonical form of the query: equal queries have equal keys.
+func (q CustomerQuery) Key() string {
+	return q.q.Key()
+}
+
+// customerFields is the type of CustomerFields.
+type customerFields struct {
+	ID   runtime.StringField[CustomerCond, CustomerOrder, string]
+	Name runtime.StringField[CustomerCond, CustomerOrder, string]
+}
+
+// CustomerFields has one typed field per column of Customer, to build conditions and orders:
+// CustomerQuery{}.Where(CustomerFields.ID.Eq(…)).
+var CustomerFields = customerFields{
+	ID:   runtime.NewStringField[CustomerCond, CustomerOrder, string]("id"),
+	Name: runtime.NewStringField[CustomerCond, CustomerOrder, string]("name"),
+}
+
+// CustomerRepository reads and writes Customer records.
+type CustomerRepository struct {
+	s *runtime.Store[Customer]
+}
+
+// Get returns the Customer with id; errors.Is(err, runtime.ErrNotFound) when it is absent
+// or deleted.
+func (r *CustomerRepository) Get(ctx context.Context, id string, p ...runtime.Policy) (Customer, error) {
+	return r.s.Get(ctx, string(id), p...)
+}
+
+// Find returns the Customer records that match q.
+func (r *CustomerRepository) Find(ctx context.Context, q CustomerQuery, p ...runtime.Policy) ([]Customer, error) {
+	return r.s.Find(ctx, q.q, p...)
+}
+
+// Count returns how many Customer records match q.
+func (r *CustomerRepository) Count(ctx context.Context, q CustomerQuery) (int, error) {
+	return r.s.Count(ctx, q.q)
+}
+
+// Upsert writes v.
+func (r *CustomerRepository) Upsert(ctx context.Context, v *Customer, p ...runtime.Policy) error {
+	return r.s.Upsert(ctx, v, p...)
+}
+
+// UpsertMany writes every record in one transaction: all or none.
+func (r *CustomerRepository) UpsertMany(ctx context.Context, vs []*Customer, p ...runtime.Policy) error {
+	return r.s.UpsertMany(ctx, vs, p...)
+}
+
+// Delete removes the record with id; deleting an absent record is not an error.
+func (r *CustomerRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
+	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Subscribe sends q's result now and after every committed write to the model; a slow
+// reader gets only the latest result. The channel closes when ctx ends.
+func (r *CustomerRepository) Subscribe(ctx context.Context, q CustomerQuery) <-chan []Customer {
+	return r.s.Subscribe(ctx, q.q)
 }

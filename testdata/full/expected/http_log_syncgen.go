@@ -3,7 +3,11 @@
 
 package shop
 
-import "github.com/syncgen/syncgen/runtime"
+import (
+	"context"
+	"github.com/syncgen/syncgen/runtime"
+	"time"
+)
 
 // Generated for runtime API version 1.
 const _ = runtime.GeneratedCodeVersion1
@@ -43,6 +47,9 @@ func (httpLogAdapter) ID(r *HTTPLog) string {
 	return string(r.LogID)
 }
 
+// SetUpdatedAt stamps r's updatedAt field, if the model has one.
+func (httpLogAdapter) SetUpdatedAt(r *HTTPLog, t time.Time) {}
+
 // Values returns r's column values for binding.
 func (httpLogAdapter) Values(r *HTTPLog) []any {
 	return []any{
@@ -59,4 +66,103 @@ func (httpLogAdapter) Pointers(r *HTTPLog) []any {
 		&r.UserID,
 		&r.URLPath,
 	}
+}
+
+// HTTPLogCond is a condition on HTTPLog records; build them from HTTPLogFields.
+type HTTPLogCond runtime.Cond
+
+// HTTPLogOrder is an ORDER BY term for HTTPLog records; build them from HTTPLogFields.
+type HTTPLogOrder runtime.Order
+
+// HTTPLogOr holds when any of conds holds.
+func HTTPLogOr(conds ...HTTPLogCond) HTTPLogCond {
+	return runtime.Or(conds)
+}
+
+// HTTPLogQuery selects HTTPLog records. The zero value means every record; methods return a
+// new query and leave the receiver unchanged.
+type HTTPLogQuery struct {
+	q runtime.Query
+}
+
+// Where adds conditions, all of which must hold.
+func (q HTTPLogQuery) Where(conds ...HTTPLogCond) HTTPLogQuery {
+	return HTTPLogQuery{q: runtime.Where(q.q, conds)}
+}
+
+// OrderBy adds ORDER BY terms.
+func (q HTTPLogQuery) OrderBy(orders ...HTTPLogOrder) HTTPLogQuery {
+	return HTTPLogQuery{q: runtime.OrderBy(q.q, orders)}
+}
+
+// Limit returns at most n records; n <= 0 means no limit.
+func (q HTTPLogQuery) Limit(n int) HTTPLogQuery {
+	return HTTPLogQuery{q: q.q.Limit(n)}
+}
+
+// Offset skips the first n records.
+func (q HTTPLogQuery) Offset(n int) HTTPLogQuery {
+	return HTTPLogQuery{q: q.q.Offset(n)}
+}
+
+// Key is a canonical form of the query: equal queries have equal keys.
+func (q HTTPLogQuery) Key() string {
+	return q.q.Key()
+}
+
+// httpLogFields is the type of HTTPLogFields.
+type httpLogFields struct {
+	LogID   runtime.StringField[HTTPLogCond, HTTPLogOrder, string]
+	UserID  runtime.OrderedField[HTTPLogCond, HTTPLogOrder, int64]
+	URLPath runtime.StringField[HTTPLogCond, HTTPLogOrder, string]
+}
+
+// HTTPLogFields has one typed field per column of HTTPLog, to build conditions and orders:
+// HTTPLogQuery{}.Where(HTTPLogFields.LogID.Eq(…)).
+var HTTPLogFields = httpLogFields{
+	LogID:   runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("log_id"),
+	UserID:  runtime.NewOrderedField[HTTPLogCond, HTTPLogOrder, int64]("user_id", runtime.KindInt),
+	URLPath: runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("url_path"),
+}
+
+// HTTPLogRepository reads and writes HTTPLog records.
+type HTTPLogRepository struct {
+	s *runtime.Store[HTTPLog]
+}
+
+// Get returns the HTTPLog with id; errors.Is(err, runtime.ErrNotFound) when it is absent
+// or deleted.
+func (r *HTTPLogRepository) Get(ctx context.Context, id string, p ...runtime.Policy) (HTTPLog, error) {
+	return r.s.Get(ctx, string(id), p...)
+}
+
+// Find returns the HTTPLog records that match q.
+func (r *HTTPLogRepository) Find(ctx context.Context, q HTTPLogQuery, p ...runtime.Policy) ([]HTTPLog, error) {
+	return r.s.Find(ctx, q.q, p...)
+}
+
+// Count returns how many HTTPLog records match q.
+func (r *HTTPLogRepository) Count(ctx context.Context, q HTTPLogQuery) (int, error) {
+	return r.s.Count(ctx, q.q)
+}
+
+// Upsert writes v.
+func (r *HTTPLogRepository) Upsert(ctx context.Context, v *HTTPLog, p ...runtime.Policy) error {
+	return r.s.Upsert(ctx, v, p...)
+}
+
+// UpsertMany writes every record in one transaction: all or none.
+func (r *HTTPLogRepository) UpsertMany(ctx context.Context, vs []*HTTPLog, p ...runtime.Policy) error {
+	return r.s.UpsertMany(ctx, vs, p...)
+}
+
+// Delete removes the record with id; deleting an absent record is not an error.
+func (r *HTTPLogRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
+	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Subscribe sends q's result now and after every committed write to the model; a slow
+// reader gets only the latest result. The channel closes when ctx ends.
+func (r *HTTPLogRepository) Subscribe(ctx context.Context, q HTTPLogQuery) <-chan []HTTPLog {
+	return r.s.Subscribe(ctx, q.q)
 }

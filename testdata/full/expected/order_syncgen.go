@@ -4,8 +4,10 @@
 package shop
 
 import (
+	"context"
 	"database/sql"
 	"github.com/syncgen/syncgen/runtime"
+	"time"
 )
 
 // Generated for runtime API version 1.
@@ -76,6 +78,11 @@ func (orderAdapter) ID(r *Order) string {
 	return string(r.Base.ID)
 }
 
+// SetUpdatedAt stamps r's updatedAt field, if the model has one.
+func (orderAdapter) SetUpdatedAt(r *Order, t time.Time) {
+	r.Base.UpdatedAt = t
+}
+
 // Values returns r's column values for binding.
 func (orderAdapter) Values(r *Order) []any {
 	return []any{
@@ -122,4 +129,136 @@ func (orderAdapter) Pointers(r *Order) []any {
 		&r.Server,
 		&r.Old,
 	}
+}
+
+// OrderCond is a condition on Order records; build them from OrderFields.
+type OrderCond runtime.Cond
+
+// OrderOrder is an ORDER BY term for Order records; build them from OrderFields.
+type OrderOrder runtime.Order
+
+// OrderOr holds when any of conds holds.
+func OrderOr(conds ...OrderCond) OrderCond {
+	return runtime.Or(conds)
+}
+
+// OrderQuery selects Order records. The zero value means every record; methods return a
+// new query and leave the receiver unchanged.
+type OrderQuery struct {
+	q runtime.Query
+}
+
+// Where adds conditions, all of which must hold.
+func (q OrderQuery) Where(conds ...OrderCond) OrderQuery {
+	return OrderQuery{q: runtime.Where(q.q, conds)}
+}
+
+// OrderBy adds ORDER BY terms.
+func (q OrderQuery) OrderBy(orders ...OrderOrder) OrderQuery {
+	return OrderQuery{q: runtime.OrderBy(q.q, orders)}
+}
+
+// Limit returns at most n records; n <= 0 means no limit.
+func (q OrderQuery) Limit(n int) OrderQuery {
+	return OrderQuery{q: q.q.Limit(n)}
+}
+
+// Offset skips the first n records.
+func (q OrderQuery) Offset(n int) OrderQuery {
+	return OrderQuery{q: q.q.Offset(n)}
+}
+
+// Key is a canonical form of the query: equal queries have equal keys.
+func (q OrderQuery) Key() string {
+	return q.q.Key()
+}
+
+// orderFields is the type of OrderFields.
+type orderFields struct {
+	ID         runtime.StringField[OrderCond, OrderOrder, string]
+	UpdatedAt  runtime.OrderedField[OrderCond, OrderOrder, time.Time]
+	DeletedAt  runtime.NullOrderedField[OrderCond, OrderOrder, time.Time]
+	CustomerID runtime.StringField[OrderCond, OrderOrder, string]
+	Status     runtime.StringField[OrderCond, OrderOrder, Status]
+	Total      runtime.OrderedField[OrderCond, OrderOrder, float64]
+	Count      runtime.OrderedField[OrderCond, OrderOrder, int32]
+	Big        runtime.OrderedField[OrderCond, OrderOrder, uint64]
+	Paid       runtime.Field[OrderCond, OrderOrder, bool]
+	Note       runtime.NullStringField[OrderCond, OrderOrder, string]
+	Data       runtime.NullOnlyField[OrderCond]
+	Ship       runtime.NullOnlyField[OrderCond]
+	Tags       runtime.NullOnlyField[OrderCond]
+	Meta       runtime.NullOnlyField[OrderCond]
+	Promo      runtime.NullStringField[OrderCond, OrderOrder, string]
+	Draft      runtime.StringField[OrderCond, OrderOrder, string]
+	Server     runtime.StringField[OrderCond, OrderOrder, string]
+	Old        runtime.OrderedField[OrderCond, OrderOrder, int]
+}
+
+// OrderFields has one typed field per column of Order, to build conditions and orders:
+// OrderQuery{}.Where(OrderFields.ID.Eq(…)).
+var OrderFields = orderFields{
+	ID:         runtime.NewStringField[OrderCond, OrderOrder, string]("id"),
+	UpdatedAt:  runtime.NewOrderedField[OrderCond, OrderOrder, time.Time]("updated_at", runtime.KindTime),
+	DeletedAt:  runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", runtime.KindTime),
+	CustomerID: runtime.NewStringField[OrderCond, OrderOrder, string]("customer_id"),
+	Status:     runtime.NewStringField[OrderCond, OrderOrder, Status]("status"),
+	Total:      runtime.NewOrderedField[OrderCond, OrderOrder, float64]("total", runtime.KindFloat),
+	Count:      runtime.NewOrderedField[OrderCond, OrderOrder, int32]("count", runtime.KindInt),
+	Big:        runtime.NewOrderedField[OrderCond, OrderOrder, uint64]("big", runtime.KindUint),
+	Paid:       runtime.NewField[OrderCond, OrderOrder, bool]("paid", runtime.KindBool),
+	Note:       runtime.NewNullStringField[OrderCond, OrderOrder, string]("note"),
+	Data:       runtime.NewNullOnlyField[OrderCond]("data"),
+	Ship:       runtime.NewNullOnlyField[OrderCond]("ship"),
+	Tags:       runtime.NewNullOnlyField[OrderCond]("tags"),
+	Meta:       runtime.NewNullOnlyField[OrderCond]("meta"),
+	Promo:      runtime.NewNullStringField[OrderCond, OrderOrder, string]("promo"),
+	Draft:      runtime.NewStringField[OrderCond, OrderOrder, string]("draft"),
+	Server:     runtime.NewStringField[OrderCond, OrderOrder, string]("server"),
+	Old:        runtime.NewOrderedField[OrderCond, OrderOrder, int]("old", runtime.KindInt),
+}
+
+// OrderRepository reads and writes Order records.
+type OrderRepository struct {
+	s *runtime.Store[Order]
+}
+
+// Get returns the Order with id; errors.Is(err, runtime.ErrNotFound) when it is absent
+// or deleted.
+func (r *OrderRepository) Get(ctx context.Context, id string, p ...runtime.Policy) (Order, error) {
+	return r.s.Get(ctx, string(id), p...)
+}
+
+// Find returns the Order records that match q.
+func (r *OrderRepository) Find(ctx context.Context, q OrderQuery, p ...runtime.Policy) ([]Order, error) {
+	return r.s.Find(ctx, q.q, p...)
+}
+
+// Count returns how many Order records match q.
+func (r *OrderRepository) Count(ctx context.Context, q OrderQuery) (int, error) {
+	return r.s.Count(ctx, q.q)
+}
+
+// Upsert writes v, stamping v.UpdatedAt in place.
+func (r *OrderRepository) Upsert(ctx context.Context, v *Order, p ...runtime.Policy) error {
+	return r.s.Upsert(ctx, v, p...)
+}
+
+// UpsertMany writes every record in one transaction: all or none.
+func (r *OrderRepository) UpsertMany(ctx context.Context, vs []*Order, p ...runtime.Policy) error {
+	return r.s.UpsertMany(ctx, vs, p...)
+}
+
+/*
+Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting an
+// absent record is not an error.
+*/
+func (r *OrderRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
+	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Subscribe sends q's result now and after every committed write to the model; a slow
+// reader gets only the latest result. The channel closes when ctx ends.
+func (r *OrderRepository) Subscribe(ctx context.Context, q OrderQuery) <-chan []Order {
+	return r.s.Subscribe(ctx, q.q)
 }

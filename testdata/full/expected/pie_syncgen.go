@@ -4,6 +4,7 @@
 package shop
 
 import (
+	"context"
 	"github.com/syncgen/syncgen/runtime"
 	"time"
 )
@@ -60,6 +61,11 @@ func (pieAdapter) ID(r *Pie) string {
 	return string(r.ID)
 }
 
+// SetUpdatedAt stamps r's updatedAt field, if the model has one.
+func (pieAdapter) SetUpdatedAt(r *Pie, t time.Time) {
+	r.Updated = t
+}
+
 // Values returns r's column values for binding.
 func (pieAdapter) Values(r *Pie) []any {
 	return []any{
@@ -90,4 +96,117 @@ func (pieAdapter) Pointers(r *Pie) []any {
 		runtime.ScanJSON{V: &r.Matrix},
 		runtime.ScanJSON{V: &r.Nested},
 	}
+}
+
+// PieCond is a condition on Pie records; build them from PieFields.
+type PieCond runtime.Cond
+
+// PieOrder is an ORDER BY term for Pie records; build them from PieFields.
+type PieOrder runtime.Order
+
+// PieOr holds when any of conds holds.
+func PieOr(conds ...PieCond) PieCond {
+	return runtime.Or(conds)
+}
+
+// PieQuery selects Pie records. The zero value means every record; methods return a
+// new query and leave the receiver unchanged.
+type PieQuery struct {
+	q runtime.Query
+}
+
+// Where adds conditions, all of which must hold.
+func (q PieQuery) Where(conds ...PieCond) PieQuery {
+	return PieQuery{q: runtime.Where(q.q, conds)}
+}
+
+// OrderBy adds ORDER BY terms.
+func (q PieQuery) OrderBy(orders ...PieOrder) PieQuery {
+	return PieQuery{q: runtime.OrderBy(q.q, orders)}
+}
+
+// Limit returns at most n records; n <= 0 means no limit.
+func (q PieQuery) Limit(n int) PieQuery {
+	return PieQuery{q: q.q.Limit(n)}
+}
+
+// Offset skips the first n records.
+func (q PieQuery) Offset(n int) PieQuery {
+	return PieQuery{q: q.q.Offset(n)}
+}
+
+// Key is a canonical form of the query: equal queries have equal keys.
+func (q PieQuery) Key() string {
+	return q.q.Key()
+}
+
+// pieFields is the type of PieFields.
+type pieFields struct {
+	ID      runtime.StringField[PieCond, PieOrder, string]
+	Updated runtime.OrderedField[PieCond, PieOrder, time.Time]
+	Slices  runtime.OrderedField[PieCond, PieOrder, uint8]
+	Weight  runtime.NullOrderedField[PieCond, PieOrder, float32]
+	Baked   runtime.NullOrderedField[PieCond, PieOrder, time.Time]
+	Kind    runtime.OrderedField[PieCond, PieOrder, PieKind]
+	Raw     runtime.NullOnlyField[PieCond]
+	OrderID runtime.NullStringField[PieCond, PieOrder, string]
+	Matrix  runtime.NullOnlyField[PieCond]
+	Nested  runtime.NullOnlyField[PieCond]
+}
+
+// PieFields has one typed field per column of Pie, to build conditions and orders:
+// PieQuery{}.Where(PieFields.ID.Eq(…)).
+var PieFields = pieFields{
+	ID:      runtime.NewStringField[PieCond, PieOrder, string]("id"),
+	Updated: runtime.NewOrderedField[PieCond, PieOrder, time.Time]("updated", runtime.KindTime),
+	Slices:  runtime.NewOrderedField[PieCond, PieOrder, uint8]("slice_count", runtime.KindUint),
+	Weight:  runtime.NewNullOrderedField[PieCond, PieOrder, float32]("weight", runtime.KindFloat),
+	Baked:   runtime.NewNullOrderedField[PieCond, PieOrder, time.Time]("baked", runtime.KindTime),
+	Kind:    runtime.NewOrderedField[PieCond, PieOrder, PieKind]("kind", runtime.KindInt),
+	Raw:     runtime.NewNullOnlyField[PieCond]("raw"),
+	OrderID: runtime.NewNullStringField[PieCond, PieOrder, string]("order_id"),
+	Matrix:  runtime.NewNullOnlyField[PieCond]("matrix"),
+	Nested:  runtime.NewNullOnlyField[PieCond]("nested"),
+}
+
+// PieRepository reads and writes Pie records.
+type PieRepository struct {
+	s *runtime.Store[Pie]
+}
+
+// Get returns the Pie with id; errors.Is(err, runtime.ErrNotFound) when it is absent
+// or deleted.
+func (r *PieRepository) Get(ctx context.Context, id string, p ...runtime.Policy) (Pie, error) {
+	return r.s.Get(ctx, string(id), p...)
+}
+
+// Find returns the Pie records that match q.
+func (r *PieRepository) Find(ctx context.Context, q PieQuery, p ...runtime.Policy) ([]Pie, error) {
+	return r.s.Find(ctx, q.q, p...)
+}
+
+// Count returns how many Pie records match q.
+func (r *PieRepository) Count(ctx context.Context, q PieQuery) (int, error) {
+	return r.s.Count(ctx, q.q)
+}
+
+// Upsert writes v, stamping v.Updated in place.
+func (r *PieRepository) Upsert(ctx context.Context, v *Pie, p ...runtime.Policy) error {
+	return r.s.Upsert(ctx, v, p...)
+}
+
+// UpsertMany writes every record in one transaction: all or none.
+func (r *PieRepository) UpsertMany(ctx context.Context, vs []*Pie, p ...runtime.Policy) error {
+	return r.s.UpsertMany(ctx, vs, p...)
+}
+
+// Delete removes the record with id; deleting an absent record is not an error.
+func (r *PieRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
+	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Subscribe sends q's result now and after every committed write to the model; a slow
+// reader gets only the latest result. The channel closes when ctx ends.
+func (r *PieRepository) Subscribe(ctx context.Context, q PieQuery) <-chan []Pie {
+	return r.s.Subscribe(ctx, q.q)
 }

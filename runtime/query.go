@@ -1,0 +1,301 @@
+package runtime
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cond is one condition of a query: SQL over a model's columns with bound arguments.
+// Generated code declares a distinct type per model (type PizzaCond runtime.Cond), so a
+// condition of one model does not compile in another's query.
+type Cond struct {
+	sql  string
+	args []any
+}
+
+// CondType is satisfied by Cond and by every generated per-model condition type.
+type CondType interface {
+	~struct {
+		sql  string
+		args []any
+	}
+}
+
+// Order is one ORDER BY term; generated code declares a per-model type like Cond's.
+type Order struct {
+	sql string
+}
+
+// OrderType is satisfied by Order and by every generated per-model order type.
+type OrderType interface {
+	~struct{ sql string }
+}
+
+// Query is a model-independent query: conditions (AND), order, limit and offset. It is a
+// value: every method returns a new Query and leaves the receiver unchanged. The zero
+// Query means every record.
+type Query struct {
+	conds  []Cond
+	orders []Order
+	limit  int
+	offset int
+}
+
+// Where returns q with more conditions, all of which must hold.
+func Where[C CondType](q Query, conds []C) Query {
+	out := q
+	out.conds = make([]Cond, len(q.conds), len(q.conds)+len(conds))
+	copy(out.conds, q.conds)
+	for _, c := range conds {
+		out.conds = append(out.conds, Cond(c))
+	}
+	return out
+}
+
+// OrderBy returns q with more ORDER BY terms.
+func OrderBy[O OrderType](q Query, orders []O) Query {
+	out := q
+	out.orders = make([]Order, len(q.orders), len(q.orders)+len(orders))
+	copy(out.orders, q.orders)
+	for _, o := range orders {
+		out.orders = append(out.orders, Order(o))
+	}
+	return out
+}
+
+// Limit returns q returning at most n records; n <= 0 means no limit.
+func (q Query) Limit(n int) Query { q.limit = n; return q }
+
+// Offset returns q skipping the first n records.
+func (q Query) Offset(n int) Query { q.offset = n; return q }
+
+// HasWindow reports whether q has a Limit or an Offset.
+func (q Query) HasWindow() bool { return q.limit > 0 || q.offset > 0 }
+
+// Or is true when any of conds holds; no conds is false.
+func Or[C CondType](conds []C) C {
+	if len(conds) == 0 {
+		return C(Cond{sql: "0"})
+	}
+	parts := make([]string, len(conds))
+	var args []any
+	for i, c := range conds {
+		parts[i] = Cond(c).sql
+		args = append(args, Cond(c).args...)
+	}
+	return C(Cond{sql: "(" + strings.Join(parts, " OR ") + ")", args: args})
+}
+
+// Key is a canonical form of q: equal queries have equal keys. Use it to cache results or
+// share subscriptions.
+func (q Query) Key() string {
+	var b strings.Builder
+	sql, args := q.whereSQL()
+	b.WriteString(sql)
+	for _, a := range args {
+		fmt.Fprintf(&b, "\x00%T:%v", a, a)
+	}
+	for _, o := range q.orders {
+		b.WriteString("\x01" + o.sql)
+	}
+	fmt.Fprintf(&b, "\x02%d\x02%d", q.limit, q.offset)
+	return b.String()
+}
+
+func (q Query) whereSQL() (string, []any) {
+	if len(q.conds) == 0 {
+		return "", nil
+	}
+	parts := make([]string, len(q.conds))
+	var args []any
+	for i, c := range q.conds {
+		parts[i] = c.sql
+		args = append(args, c.args...)
+	}
+	return strings.Join(parts, " AND "), args
+}
+
+// Field builds the conditions and orders on one column. Generated code declares one per
+// field, in PizzaFields, with C the model's condition type and V the field's type.
+type Field[C CondType, O OrderType, V any] struct {
+	name string
+	kind Kind
+}
+
+// NewField is used by generated code.
+func NewField[C CondType, O OrderType, V any](name string, kind Kind) Field[C, O, V] {
+	return Field[C, O, V]{name: quoteIdent(name), kind: kind}
+}
+
+func (c Field[C, O, V]) cond(op string, v V) C {
+	return C(Cond{sql: c.name + " " + op + " ?", args: []any{bindValue(c.kind, v)}})
+}
+
+func (c Field[C, O, V]) list(op string, vs []V) C {
+	if len(vs) == 0 {
+		if op == "IN" {
+			return C(Cond{sql: "0"})
+		}
+		return C(Cond{sql: "1"})
+	}
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = bindValue(c.kind, v)
+	}
+	return C(Cond{sql: c.name + " " + op + " (" + strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",") + ")", args: args})
+}
+
+// Eq is column = v.
+func (c Field[C, O, V]) Eq(v V) C { return c.cond("=", v) }
+
+// Ne is column <> v.
+func (c Field[C, O, V]) Ne(v V) C { return c.cond("<>", v) }
+
+// In is column IN (vs…); no values is false.
+func (c Field[C, O, V]) In(vs ...V) C { return c.list("IN", vs) }
+
+// NotIn is column NOT IN (vs…); no values is true.
+func (c Field[C, O, V]) NotIn(vs ...V) C { return c.list("NOT IN", vs) }
+
+// Asc orders by the column, ascending.
+func (c Field[C, O, V]) Asc() O { return O(Order{sql: c.name + " ASC"}) }
+
+// Desc orders by the column, descending.
+func (c Field[C, O, V]) Desc() O { return O(Order{sql: c.name + " DESC"}) }
+
+// OrderedField is a column of numbers, strings or times: it adds comparisons.
+type OrderedField[C CondType, O OrderType, V any] struct {
+	Field[C, O, V]
+}
+
+// NewOrderedField is used by generated code.
+func NewOrderedField[C CondType, O OrderType, V any](name string, kind Kind) OrderedField[C, O, V] {
+	return OrderedField[C, O, V]{NewField[C, O, V](name, kind)}
+}
+
+// Lt is column < v.
+func (c OrderedField[C, O, V]) Lt(v V) C { return c.cond("<", v) }
+
+// Le is column <= v.
+func (c OrderedField[C, O, V]) Le(v V) C { return c.cond("<=", v) }
+
+// Gt is column > v.
+func (c OrderedField[C, O, V]) Gt(v V) C { return c.cond(">", v) }
+
+// Ge is column >= v.
+func (c OrderedField[C, O, V]) Ge(v V) C { return c.cond(">=", v) }
+
+// StringField is a text column: it adds Like and HasPrefix.
+type StringField[C CondType, O OrderType, V ~string] struct {
+	OrderedField[C, O, V]
+}
+
+// NewStringField is used by generated code.
+func NewStringField[C CondType, O OrderType, V ~string](name string) StringField[C, O, V] {
+	return StringField[C, O, V]{NewOrderedField[C, O, V](name, KindString)}
+}
+
+// Like is column LIKE pattern, with \ as the escape character.
+func (c StringField[C, O, V]) Like(pattern string) C {
+	return C(Cond{sql: c.name + ` LIKE ? ESCAPE '\'`, args: []any{pattern}})
+}
+
+// HasPrefix is true when the column starts with prefix (case-sensitive; % and _ in prefix
+// are plain characters).
+func (c StringField[C, O, V]) HasPrefix(prefix string) C {
+	// substr keeps the comparison case-sensitive and uses no pattern syntax.
+	return C(Cond{sql: "substr(" + c.name + ", 1, ?) = ?", args: []any{len([]rune(prefix)), prefix}})
+}
+
+// nullOps adds IsNull and NotNull to the nullable field types.
+type nullOps[C CondType] struct{ col string }
+
+// IsNull is column IS NULL.
+func (n nullOps[C]) IsNull() C { return C(Cond{sql: n.col + " IS NULL"}) }
+
+// NotNull is column IS NOT NULL.
+func (n nullOps[C]) NotNull() C { return C(Cond{sql: n.col + " IS NOT NULL"}) }
+
+// NullField is a nullable column of a pointer or sql.Null type; Eq and the others take the
+// non-pointer value.
+type NullField[C CondType, O OrderType, V any] struct {
+	Field[C, O, V]
+	nullOps[C]
+}
+
+// NewNullField is used by generated code.
+func NewNullField[C CondType, O OrderType, V any](name string, kind Kind) NullField[C, O, V] {
+	return NullField[C, O, V]{NewField[C, O, V](name, kind), nullOps[C]{quoteIdent(name)}}
+}
+
+// NullOrderedField is a nullable number or time column.
+type NullOrderedField[C CondType, O OrderType, V any] struct {
+	OrderedField[C, O, V]
+	nullOps[C]
+}
+
+// NewNullOrderedField is used by generated code.
+func NewNullOrderedField[C CondType, O OrderType, V any](name string, kind Kind) NullOrderedField[C, O, V] {
+	return NullOrderedField[C, O, V]{NewOrderedField[C, O, V](name, kind), nullOps[C]{quoteIdent(name)}}
+}
+
+// NullStringField is a nullable text column.
+type NullStringField[C CondType, O OrderType, V ~string] struct {
+	StringField[C, O, V]
+	nullOps[C]
+}
+
+// NewNullStringField is used by generated code.
+func NewNullStringField[C CondType, O OrderType, V ~string](name string) NullStringField[C, O, V] {
+	return NullStringField[C, O, V]{NewStringField[C, O, V](name), nullOps[C]{quoteIdent(name)}}
+}
+
+// NullOnlyField is a JSON or []byte column: only IsNull and NotNull apply.
+type NullOnlyField[C CondType] struct {
+	nullOps[C]
+}
+
+// NewNullOnlyField is used by generated code.
+func NewNullOnlyField[C CondType](name string) NullOnlyField[C] {
+	return NullOnlyField[C]{nullOps[C]{quoteIdent(name)}}
+}
+
+// bindValue turns a condition's value into what the column stores.
+func bindValue(kind Kind, v any) any {
+	switch kind {
+	case KindTime:
+		if t, ok := v.(time.Time); ok {
+			s, err := FormatTime(t)
+			if err != nil {
+				return badValue{err}
+			}
+			return s
+		}
+	case KindJSON:
+		return JSON{V: v}
+	}
+	return v
+}
+
+// badValue carries a conversion error to the statement, which fails with it.
+type badValue struct{ err error }
+
+func (b badValue) Value() (driver.Value, error) { return nil, b.err }
+
+// quoteIdent quotes a SQLite identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func limitSQL(q Query) string {
+	switch {
+	case q.limit > 0 && q.offset > 0:
+		return " LIMIT " + strconv.Itoa(q.limit) + " OFFSET " + strconv.Itoa(q.offset)
+	case q.limit > 0:
+		return " LIMIT " + strconv.Itoa(q.limit)
+	case q.offset > 0:
+		return " LIMIT -1 OFFSET " + strconv.Itoa(q.offset)
+	}
+	return ""
+}
