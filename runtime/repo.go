@@ -12,13 +12,6 @@ import (
 // ErrClosed is returned by a repository used after Close.
 var ErrClosed = errors.New("repository is closed")
 
-// Remote is the server a repository syncs with: a plain REST API or a server that speaks
-// the syncgen protocol. Sync with a remote is not built yet: until it is, NewRepo accepts
-// only a nil Remote, which makes the repository local only.
-type Remote interface {
-	remote()
-}
-
 // Policy says how a read or write uses the remote. With a nil remote every policy acts as
 // LocalOnly.
 type Policy int
