@@ -368,6 +368,7 @@ func (l *loader) field(modelName string, v *types.Var, tag reflect.StructTag, pa
 
 	jsonTag, hasJSON := tag.Lookup("json")
 	jsonName, _, _ := strings.Cut(jsonTag, ",")
+	f.JSONTag = jsonTag
 	switch {
 	case jsonName == "-" && jsonTag == "-":
 		f.JSONKey = ""

@@ -31,6 +31,10 @@ type Adapter[T any] interface {
 	Pointers(*T) []any
 	// SetUpdatedAt stamps the updatedAt field; a no-op for a model without one.
 	SetUpdatedAt(*T, time.Time)
+	// MarshalRemote encodes the fields that travel to the remote.
+	MarshalRemote(*T) ([]byte, error)
+	// UnmarshalRemote decodes a record from the remote, leaving local fields as they are.
+	UnmarshalRemote([]byte, *T) error
 }
 
 // queryer is what both the reader pool, the writer pool and a transaction offer.

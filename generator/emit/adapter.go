@@ -80,6 +80,7 @@ func modelFile(f *jen.File, m *model.Model) {
 		})),
 	)
 	f.Line()
+	wireDecls(f, m)
 	storeDecls(f, m)
 }
 

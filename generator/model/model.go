@@ -79,6 +79,7 @@ type Field struct {
 	Path    []string // selector path from the model value, e.g. ["Base", "UpdatedAt"]
 	Column  string   // SQLite column (db tag, else snake_case of Name)
 	JSONKey string   // key on the wire (json tag, else Name); "" when json:"-"
+	JSONTag string   // the field's json tag as written ("" when it has none)
 	Pos     Pos      // the field's tag, or its name when it has no tag
 
 	Type Type

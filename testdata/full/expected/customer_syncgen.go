@@ -5,6 +5,7 @@ package shop
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/syncgen/syncgen/runtime"
 	"time"
 )
@@ -62,6 +63,32 @@ func (customerAdapter) Pointers(r *Customer) []any {
 		&r.ID,
 		&r.Name,
 	}
+}
+
+// customerWire is Customer as it travels to and from the remote.
+type customerWire struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// MarshalRemote encodes r's fields that travel.
+func (customerAdapter) MarshalRemote(r *Customer) ([]byte, error) {
+	return json.Marshal(customerWire{
+		ID:   r.ID,
+		Name: r.Name,
+	})
+}
+
+// UnmarshalRemote decodes a record from the remote into r, leaving the fields that do
+// not travel as they are.
+func (customerAdapter) UnmarshalRemote(data []byte, r *Customer) error {
+	var w customerWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	r.ID = w.ID
+	r.Name = w.Name
+	return nil
 }
 
 // CustomerCond is a condition on Customer records; build them from CustomerFields.

@@ -5,6 +5,7 @@ package shop
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/syncgen/syncgen/runtime"
 	"time"
 )
@@ -66,6 +67,35 @@ func (httpLogAdapter) Pointers(r *HTTPLog) []any {
 		&r.UserID,
 		&r.URLPath,
 	}
+}
+
+// httpLogWire is HTTPLog as it travels to and from the remote.
+type httpLogWire struct {
+	LogID   string `json:"logId"`
+	UserID  int64  `json:"userId"`
+	URLPath string `json:"urlPath"`
+}
+
+// MarshalRemote encodes r's fields that travel.
+func (httpLogAdapter) MarshalRemote(r *HTTPLog) ([]byte, error) {
+	return json.Marshal(httpLogWire{
+		LogID:   r.LogID,
+		UserID:  r.UserID,
+		URLPath: r.URLPath,
+	})
+}
+
+// UnmarshalRemote decodes a record from the remote into r, leaving the fields that do
+// not travel as they are.
+func (httpLogAdapter) UnmarshalRemote(data []byte, r *HTTPLog) error {
+	var w httpLogWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	r.LogID = w.LogID
+	r.UserID = w.UserID
+	r.URLPath = w.URLPath
+	return nil
 }
 
 // HTTPLogCond is a condition on HTTPLog records; build them from HTTPLogFields.

@@ -6,6 +6,7 @@ package shop
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"github.com/syncgen/syncgen/runtime"
 	"time"
 )
@@ -129,6 +130,77 @@ func (orderAdapter) Pointers(r *Order) []any {
 		&r.Server,
 		&r.Old,
 	}
+}
+
+// orderWire is Order as it travels to and from the remote.
+type orderWire struct {
+	ID         string         `json:"id"`
+	UpdatedAt  time.Time      `json:"updatedAt"`
+	DeletedAt  *time.Time     `json:"deletedAt,omitempty"`
+	CustomerID string         `json:"customerId"`
+	Status     Status         `json:"status"`
+	Total      float64        `json:"total"`
+	Count      int32          `json:"count"`
+	Big        uint64         `json:"big"`
+	Paid       bool           `json:"paid"`
+	Note       *string        `json:"note"`
+	Data       []byte         `json:"data"`
+	Ship       Address        `json:"ship"`
+	Tags       []string       `json:"tags"`
+	Meta       map[string]int `json:"meta"`
+	Promo      sql.NullString `json:"promo"`
+	Server     string         `json:"server"`
+	Old        int            `json:"old"`
+}
+
+// MarshalRemote encodes r's fields that travel.
+func (orderAdapter) MarshalRemote(r *Order) ([]byte, error) {
+	return json.Marshal(orderWire{
+		ID:         r.Base.ID,
+		UpdatedAt:  r.Base.UpdatedAt,
+		DeletedAt:  r.Base.DeletedAt,
+		CustomerID: r.CustomerID,
+		Status:     r.Status,
+		Total:      r.Total,
+		Count:      r.Count,
+		Big:        r.Big,
+		Paid:       r.Paid,
+		Note:       r.Note,
+		Data:       r.Data,
+		Ship:       r.Ship,
+		Tags:       r.Tags,
+		Meta:       r.Meta,
+		Promo:      r.Promo,
+		Server:     r.Server,
+		Old:        r.Old,
+	})
+}
+
+// UnmarshalRemote decodes a record from the remote into r, leaving the fields that do
+// not travel as they are.
+func (orderAdapter) UnmarshalRemote(data []byte, r *Order) error {
+	var w orderWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	r.Base.ID = w.ID
+	r.Base.UpdatedAt = w.UpdatedAt
+	r.Base.DeletedAt = w.DeletedAt
+	r.CustomerID = w.CustomerID
+	r.Status = w.Status
+	r.Total = w.Total
+	r.Count = w.Count
+	r.Big = w.Big
+	r.Paid = w.Paid
+	r.Note = w.Note
+	r.Data = w.Data
+	r.Ship = w.Ship
+	r.Tags = w.Tags
+	r.Meta = w.Meta
+	r.Promo = w.Promo
+	r.Server = w.Server
+	r.Old = w.Old
+	return nil
 }
 
 // OrderCond is a condition on Order records; build them from OrderFields.

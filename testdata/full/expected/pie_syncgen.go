@@ -5,6 +5,7 @@ package shop
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/syncgen/syncgen/runtime"
 	"time"
 )
@@ -96,6 +97,53 @@ func (pieAdapter) Pointers(r *Pie) []any {
 		runtime.ScanJSON{V: &r.Matrix},
 		runtime.ScanJSON{V: &r.Nested},
 	}
+}
+
+// pieWire is Pie as it travels to and from the remote.
+type pieWire struct {
+	ID      string    `json:"id"`
+	Updated time.Time `json:"updated"`
+	Slices  uint8     `json:"slices"`
+	Weight  *float32  `json:"weight,omitempty"`
+	Baked   *time.Time
+	Kind    PieKind
+	OrderID *string `json:"orderId"`
+	Matrix  [2][2]int
+	Nested  *Address `json:"nested"`
+}
+
+// MarshalRemote encodes r's fields that travel.
+func (pieAdapter) MarshalRemote(r *Pie) ([]byte, error) {
+	return json.Marshal(pieWire{
+		ID:      r.ID,
+		Updated: r.Updated,
+		Slices:  r.Slices,
+		Weight:  r.Weight,
+		Baked:   r.Baked,
+		Kind:    r.Kind,
+		OrderID: r.OrderID,
+		Matrix:  r.Matrix,
+		Nested:  r.Nested,
+	})
+}
+
+// UnmarshalRemote decodes a record from the remote into r, leaving the fields that do
+// not travel as they are.
+func (pieAdapter) UnmarshalRemote(data []byte, r *Pie) error {
+	var w pieWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	r.ID = w.ID
+	r.Updated = w.Updated
+	r.Slices = w.Slices
+	r.Weight = w.Weight
+	r.Baked = w.Baked
+	r.Kind = w.Kind
+	r.OrderID = w.OrderID
+	r.Matrix = w.Matrix
+	r.Nested = w.Nested
+	return nil
 }
 
 // PieCond is a condition on Pie records; build them from PieFields.
