@@ -269,6 +269,16 @@ func embeddedStruct(t types.Type) (*types.Struct, bool) {
 	return st, ok
 }
 
+// hasSyncTags reports whether any field of st carries a sync tag.
+func hasSyncTags(st *types.Struct) bool {
+	for i := 0; i < st.NumFields(); i++ {
+		if _, ok := reflect.StructTag(st.Tag(i)).Lookup("sync"); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // candidate is one field found while flattening, before encoding/json's dominance rules.
 type candidate struct {
 	field  *model.Field
@@ -295,6 +305,15 @@ func (l *loader) fields(modelName string, st *types.Struct) (fields []*model.Fie
 			findex := append(append([]int(nil), index...), i)
 			if f.Embedded() && (jsonName == "" || !hasJSON) {
 				if inner, ok := embeddedStruct(f.Type()); ok {
+					if _, isPtr := types.Unalias(f.Type()).(*types.Pointer); isPtr {
+						if !hasSyncTags(inner) {
+							continue // not a base of models: encoding/json's business only
+						}
+						// A nil *Base would have no place to scan a row into.
+						tagged = true
+						l.diags.add(l.pos(l.tagPos(f)), fmt.Sprintf("%s.%s: embedded pointer to a struct: embed %s by value", modelName, f.Name(), f.Name()))
+						continue
+					}
 					if !containsStruct(seen, inner) {
 						walk(inner, fpath, findex, depth+1, append(seen, inner))
 					}

@@ -18,3 +18,11 @@ type Note struct {
 }
 
 func use() { _ = Task{}.Missing }
+
+type Shared struct {
+	ID string `sync:"unique"`
+}
+
+type Embeds struct {
+	*Shared
+}
