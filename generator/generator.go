@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncgen/syncgen/generator/emit"
 	"github.com/syncgen/syncgen/generator/model"
+	"github.com/syncgen/syncgen/generator/schema"
 )
 
 // Config is one run of syncgen. The zero Config generates the package in the current
@@ -55,8 +56,15 @@ func Generate(cfg Config) (*Result, error) {
 	if len(diags.List) > 0 {
 		return nil, diags
 	}
+	// The rest of the load phase: what each package's migrations directory holds.
+	existing := make([]schema.Existing, len(pkgs))
+	for i, p := range pkgs {
+		if existing[i], err = readMigrations(p, cfg.Dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Path, err)
+		}
+	}
 	res := &Result{Packages: pkgs, Files: map[string][]byte{}}
-	for _, p := range pkgs {
+	for i, p := range pkgs {
 		if len(p.Models) == 0 {
 			diags.add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))
 			continue
@@ -67,6 +75,16 @@ func Generate(cfg Config) (*Result, error) {
 		}
 		for name, data := range files {
 			res.Files[filepath.Join(p.Dir, name)] = data
+		}
+		migrations, problems, err := schema.Files(p, existing[i], schema.Options{AllowDestructive: cfg.AllowDestructive})
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range problems {
+			diags.add(pr.Pos, pr.Msg)
+		}
+		for name, data := range migrations {
+			res.Files[filepath.Join(existing[i].Dir, name)] = data
 		}
 		orphans, err := orphans(p.Dir, files)
 		if err != nil {
@@ -82,7 +100,7 @@ func Generate(cfg Config) (*Result, error) {
 }
 
 // orphans lists the generated Go files in dir that the run no longer produces: files of a
-// removed model, say.
+// removed model, say. Migration files are never orphans: databases may have applied them.
 func orphans(dir string, keep map[string][]byte) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

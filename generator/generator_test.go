@@ -3,8 +3,10 @@ package generator
 import (
 	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/syncgen/syncgen/generator/model"
@@ -13,8 +15,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the expected files under testdata/")
 
-// TestCases runs every case under testdata/: input/ is a package; expected/ holds the
-// files syncgen must generate for it, or stderr.txt the diagnostics it must print.
+// TestCases runs every case under testdata/: input/ is a package (with its migrations/
+// when the case starts from earlier migrations); expected/ holds the files syncgen must
+// generate for it, or stderr.txt the diagnostics it must print; an optional flags file
+// holds the CLI flags of the run (-allow-destructive, -server).
 func TestCases(t *testing.T) {
 	root := filepath.Join(testmod.Root(t), "testdata")
 	entries, err := os.ReadDir(root)
@@ -42,7 +46,8 @@ func runCase(t *testing.T, caseDir string) {
 	dir := testmod.New(t, nil)
 	testmod.CopyDir(t, filepath.Join(caseDir, "input"), dir)
 
-	res, err := Generate(Config{Dir: dir})
+	cfg := caseConfig(t, caseDir, dir)
+	res, err := Generate(cfg)
 	stderrFile := filepath.Join(caseDir, "stderr.txt")
 	var diags *Diagnostics
 	if errors.As(err, &diags) {
@@ -104,13 +109,33 @@ func TestGeneratedTags(t *testing.T) {
 	testmod.Go(t, dir, "mod", "tidy")
 	testmod.Go(t, dir, "vet", "./...")
 	testmod.Go(t, dir, "test", "./...")
-	again, err := Generate(Config{Dir: dir})
+	again, err := Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if changes, err := again.Changes(); err != nil || len(changes) > 0 {
 		t.Fatalf("rerun: want no changes, got %d (%v)\n%s", len(changes), err, Diff(dir, changes))
 	}
+}
+
+// caseConfig is the run's Config: the case's flags file, if any, read as the CLI would.
+func caseConfig(t *testing.T, caseDir, dir string) Config {
+	t.Helper()
+	cfg := Config{Dir: dir}
+	data, err := os.ReadFile(filepath.Join(caseDir, "flags"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := flag.NewFlagSet("flags", flag.ContinueOnError)
+	flags.BoolVar(&cfg.AllowDestructive, "allow-destructive", false, "")
+	flags.BoolVar(&cfg.Server, "server", false, "")
+	if err := flags.Parse(strings.Fields(string(data))); err != nil || flags.NArg() > 0 {
+		t.Fatalf("%s: %v %v", filepath.Join(caseDir, "flags"), err, flags.Args())
+	}
+	return cfg
 }
 
 // golden compares got with the file at path, or rewrites it with -update.
