@@ -158,14 +158,15 @@ func TestOrphanRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	testmod.Write(t, dir, map[string]string{"menu/pizza.go": models})
-	code, stdout, _ := syncgen(t, pkg, "-check")
+	// Dropping a model drops its table: destructive, so the flag is needed.
+	code, stdout, _ := syncgen(t, pkg, "-check", "-allow-destructive")
 	if code != 1 || !strings.Contains(stdout, "+++ /dev/null") {
 		t.Fatalf("-check should report the orphan: exit %d\n%s", code, stdout)
 	}
 	if _, err := os.Stat(orphan); err != nil {
 		t.Fatal("-check removed a file")
 	}
-	if code, _, stderr := syncgen(t, pkg, "-v"); code != 0 || !strings.Contains(stderr, "removed") {
+	if code, _, stderr := syncgen(t, pkg, "-v", "-allow-destructive"); code != 0 || !strings.Contains(stderr, "removed") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {

@@ -21,7 +21,7 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Type().Id(order).Add(rt("Order"))
 	f.Line()
 	f.Commentf("%sOr holds when any of conds holds.", name)
-	f.Func().Id(name+"Or").Params(jen.Id("conds").Op("...").Id(cond)).Id(cond).Block(
+	f.Func().Id(name + "Or").Params(jen.Id("conds").Op("...").Id(cond)).Id(cond).Block(
 		jen.Return(rt("Or").Call(jen.Id("conds"))),
 	)
 	f.Line()
@@ -65,7 +65,7 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Line()
 	f.Commentf("%sFields has one typed field per column of %s, to build conditions and orders:", name, name)
 	f.Commentf("%sQuery{}.Where(%sFields.%s.Eq(…)).", name, name, m.Unique().Name)
-	f.Var().Id(name+"Fields").Op("=").Id(fieldsType).ValuesFunc(func(g *jen.Group) {
+	f.Var().Id(name + "Fields").Op("=").Id(fieldsType).ValuesFunc(func(g *jen.Group) {
 		for _, fl := range m.Stored() {
 			_, ctor := fieldBuilder(fl, cond, order)
 			g.Line().Id(fl.Name).Op(":").Add(ctor)

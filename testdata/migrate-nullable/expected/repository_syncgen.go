@@ -4,12 +4,19 @@
 package shop
 
 import (
+	"context"
+	"embed"
 	"errors"
 	"github.com/syncgen/syncgen/runtime"
 )
 
 // syncgenSchemas lists the package's models for the runtime, by name.
 var syncgenSchemas = []*runtime.Schema{&customerSchema, &orderSchema}
+
+// syncgenMigrations holds the package's migrations, applied by Repository.Migrate.
+//
+//go:embed migrations/*.sql
+var syncgenMigrations embed.FS
 
 // checkGeneratedTags reports runtime.ErrStaleGeneratedCode when a model's struct tags
 // changed since syncgen ran.
@@ -18,4 +25,64 @@ func checkGeneratedTags() error {
 		runtime.CheckTags(Customer{}, customerSchema.TagHash),
 		runtime.CheckTags(Order{}, orderSchema.TagHash),
 	)
+}
+
+// Repository is package shop's offline-first repository: its models in SQLite, kept
+// in sync with a remote.
+type Repository struct {
+	Customers *CustomerRepository
+	Orders    *OrderRepository
+
+	core *runtime.Repo
+}
+
+// NewRepository opens the repository over db; a nil remote makes it local only. It
+// returns runtime.ErrStaleGeneratedCode when the models' tags changed since syncgen ran.
+func NewRepository(db *runtime.DB, remote runtime.Remote, opts ...runtime.Option) (*Repository, error) {
+	if err := checkGeneratedTags(); err != nil {
+		return nil, err
+	}
+	core, err := runtime.NewRepo(db, remote, runtime.Package{
+		Path:       "example.com/app",
+		Schemas:    syncgenSchemas,
+		Migrations: syncgenMigrations,
+	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Repository{
+		Customers: &CustomerRepository{runtime.NewStore(core, customerAdapter{})},
+		Orders:    &OrderRepository{runtime.NewStore(core, orderAdapter{})},
+		core:      core,
+	}, nil
+}
+
+// Tx is a transaction across the package's models; see Repository.Tx.
+type Tx struct {
+	Customers *CustomerRepository
+	Orders    *OrderRepository
+}
+
+// Tx runs fn in one transaction: the writes of every model commit together, or none
+// does when fn returns an error. Inside fn use only tx: the repository's own methods
+// would wait for the transaction to end.
+func (r *Repository) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	return r.core.Tx(ctx, func(tx *runtime.Tx) error {
+		return fn(&Tx{
+			Customers: &CustomerRepository{r.Customers.s.InTx(tx)},
+			Orders:    &OrderRepository{r.Orders.s.InTx(tx)},
+		})
+	})
+}
+
+// Migrate applies the runtime's and this package's pending migrations. It is safe at
+// every start and from several processes at once, and refuses a database migrated by
+// newer code.
+func (r *Repository) Migrate(ctx context.Context) error {
+	return r.core.Migrate(ctx)
+}
+
+// Close ends the repository's background work. It does not close the DB.
+func (r *Repository) Close() error {
+	return r.core.Close()
 }
