@@ -108,6 +108,31 @@ func TestCheckThenStale(t *testing.T) {
 		t.Fatalf("regenerate: exit %d\n%s", code, stderr)
 	}
 	testmod.Go(t, dir, "build", "./...")
+
+	// A changed tag alone still compiles, but NewRepository refuses the stale code.
+	testmod.Write(t, dir, map[string]string{
+		"menu/pizza.go": strings.Replace(changed, `json:"name"`, `json:"title"`, 1),
+		"menu/stale_test.go": `package menu
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/syncgen/syncgen/runtime"
+)
+
+func TestStale(t *testing.T) {
+	db, err := runtime.OpenSQLite(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := NewRepository(db, nil); !errors.Is(err, runtime.ErrStaleGeneratedCode) {
+		t.Fatalf("NewRepository with changed tags: %v", err)
+	}
+}
+`})
+	testmod.Go(t, dir, "test", "./menu")
 }
 
 func TestDiagnosticsWriteNothing(t *testing.T) {
