@@ -14,6 +14,7 @@ import (
 type Cond struct {
 	sql  string
 	args []any
+	info *Condition
 }
 
 // CondType is satisfied by Cond and by every generated per-model condition type.
@@ -21,17 +22,56 @@ type CondType interface {
 	~struct {
 		sql  string
 		args []any
+		info *Condition
 	}
 }
 
+// Condition describes a condition, for remotes that turn queries into URL parameters.
+type Condition struct {
+	Column string // SQLite column ("" for OpOr)
+	JSON   string // the column's key on the wire ("" when it never travels)
+	Op     Op
+	Values []any        // the operands, as given (time.Time for times)
+	Any    []*Condition // OpOr: any of these holds
+}
+
+// Op is a condition's operator.
+type Op string
+
+const (
+	OpEq        Op = "eq"
+	OpNe        Op = "ne"
+	OpLt        Op = "lt"
+	OpLe        Op = "le"
+	OpGt        Op = "gt"
+	OpGe        Op = "ge"
+	OpIn        Op = "in"
+	OpNotIn     Op = "notIn"
+	OpLike      Op = "like"
+	OpHasPrefix Op = "hasPrefix"
+	OpIsNull    Op = "isNull"
+	OpNotNull   Op = "notNull"
+	OpOr        Op = "or"
+)
+
 // Order is one ORDER BY term; generated code declares a per-model type like Cond's.
 type Order struct {
-	sql string
+	sql  string
+	info OrderTerm
 }
 
 // OrderType is satisfied by Order and by every generated per-model order type.
 type OrderType interface {
-	~struct{ sql string }
+	~struct {
+		sql  string
+		info OrderTerm
+	}
+}
+
+// OrderTerm describes an ORDER BY term.
+type OrderTerm struct {
+	Column, JSON string
+	Desc         bool
 }
 
 // Query is a model-independent query: conditions (AND), order, limit and offset. It is a
@@ -72,21 +112,44 @@ func (q Query) Limit(n int) Query { q.limit = n; return q }
 // Offset returns q skipping the first n records.
 func (q Query) Offset(n int) Query { q.offset = n; return q }
 
+// Conditions describes q's conditions (all must hold), for mapping to URL parameters.
+func (q Query) Conditions() []*Condition {
+	out := make([]*Condition, len(q.conds))
+	for i, c := range q.conds {
+		out[i] = c.info
+	}
+	return out
+}
+
+// Orders describes q's ORDER BY terms.
+func (q Query) Orders() []OrderTerm {
+	out := make([]OrderTerm, len(q.orders))
+	for i, o := range q.orders {
+		out[i] = o.info
+	}
+	return out
+}
+
+// Window returns q's limit and offset (0: none).
+func (q Query) Window() (limit, offset int) { return q.limit, q.offset }
+
 // HasWindow reports whether q has a Limit or an Offset.
 func (q Query) HasWindow() bool { return q.limit > 0 || q.offset > 0 }
 
 // Or is true when any of conds holds; no conds is false.
 func Or[C CondType](conds []C) C {
+	info := &Condition{Op: OpOr}
 	if len(conds) == 0 {
-		return C(Cond{sql: "0"})
+		return C(Cond{sql: "0", info: info})
 	}
 	parts := make([]string, len(conds))
 	var args []any
 	for i, c := range conds {
 		parts[i] = Cond(c).sql
 		args = append(args, Cond(c).args...)
+		info.Any = append(info.Any, Cond(c).info)
 	}
-	return C(Cond{sql: "(" + strings.Join(parts, " OR ") + ")", args: args})
+	return C(Cond{sql: "(" + strings.Join(parts, " OR ") + ")", args: args, info: info})
 }
 
 // Key is a canonical form of q: equal queries have equal keys. Use it to cache results or
@@ -118,53 +181,83 @@ func (q Query) whereSQL() (string, []any) {
 	return strings.Join(parts, " AND "), args
 }
 
+// column is what every field builder knows of its column.
+type column struct {
+	quoted string // the column, quoted for SQL
+	name   string
+	json   string
+	kind   Kind
+}
+
+func newColumn(name, json string, kind Kind) column {
+	return column{quoted: quoteIdent(name), name: name, json: json, kind: kind}
+}
+
+func (c column) info(op Op, values ...any) *Condition {
+	return &Condition{Column: c.name, JSON: c.json, Op: op, Values: values}
+}
+
+func (c column) order(desc bool) Order {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	return Order{sql: c.quoted + dir, info: OrderTerm{Column: c.name, JSON: c.json, Desc: desc}}
+}
+
 // Field builds the conditions and orders on one column. Generated code declares one per
 // field, in PizzaFields, with C the model's condition type and V the field's type.
 type Field[C CondType, O OrderType, V any] struct {
-	name string
-	kind Kind
+	col column
 }
 
-// NewField is used by generated code.
-func NewField[C CondType, O OrderType, V any](name string, kind Kind) Field[C, O, V] {
-	return Field[C, O, V]{name: quoteIdent(name), kind: kind}
+// NewField is used by generated code: the column, its JSON key and its kind.
+func NewField[C CondType, O OrderType, V any](name, json string, kind Kind) Field[C, O, V] {
+	return Field[C, O, V]{col: newColumn(name, json, kind)}
 }
 
-func (c Field[C, O, V]) cond(op string, v V) C {
-	return C(Cond{sql: c.name + " " + op + " ?", args: []any{bindValue(c.kind, v)}})
+func (f Field[C, O, V]) cond(sqlOp string, op Op, v V) C {
+	return C(Cond{sql: f.col.quoted + " " + sqlOp + " ?", args: []any{bindValue(f.col.kind, v)}, info: f.col.info(op, v)})
 }
 
-func (c Field[C, O, V]) list(op string, vs []V) C {
-	if len(vs) == 0 {
-		if op == "IN" {
-			return C(Cond{sql: "0"})
-		}
-		return C(Cond{sql: "1"})
-	}
+func (f Field[C, O, V]) list(op Op, vs []V) C {
+	values := make([]any, len(vs))
 	args := make([]any, len(vs))
 	for i, v := range vs {
-		args[i] = bindValue(c.kind, v)
+		values[i] = v
+		args[i] = bindValue(f.col.kind, v)
 	}
-	return C(Cond{sql: c.name + " " + op + " (" + strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",") + ")", args: args})
+	info := f.col.info(op, values...)
+	switch {
+	case len(vs) == 0 && op == OpIn:
+		return C(Cond{sql: "0", info: info})
+	case len(vs) == 0:
+		return C(Cond{sql: "1", info: info})
+	}
+	sqlOp := " IN ("
+	if op == OpNotIn {
+		sqlOp = " NOT IN ("
+	}
+	return C(Cond{sql: f.col.quoted + sqlOp + strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",") + ")", args: args, info: info})
 }
 
 // Eq is column = v.
-func (c Field[C, O, V]) Eq(v V) C { return c.cond("=", v) }
+func (f Field[C, O, V]) Eq(v V) C { return f.cond("=", OpEq, v) }
 
 // Ne is column <> v.
-func (c Field[C, O, V]) Ne(v V) C { return c.cond("<>", v) }
+func (f Field[C, O, V]) Ne(v V) C { return f.cond("<>", OpNe, v) }
 
 // In is column IN (vs…); no values is false.
-func (c Field[C, O, V]) In(vs ...V) C { return c.list("IN", vs) }
+func (f Field[C, O, V]) In(vs ...V) C { return f.list(OpIn, vs) }
 
 // NotIn is column NOT IN (vs…); no values is true.
-func (c Field[C, O, V]) NotIn(vs ...V) C { return c.list("NOT IN", vs) }
+func (f Field[C, O, V]) NotIn(vs ...V) C { return f.list(OpNotIn, vs) }
 
 // Asc orders by the column, ascending.
-func (c Field[C, O, V]) Asc() O { return O(Order{sql: c.name + " ASC"}) }
+func (f Field[C, O, V]) Asc() O { return O(f.col.order(false)) }
 
 // Desc orders by the column, descending.
-func (c Field[C, O, V]) Desc() O { return O(Order{sql: c.name + " DESC"}) }
+func (f Field[C, O, V]) Desc() O { return O(f.col.order(true)) }
 
 // OrderedField is a column of numbers, strings or times: it adds comparisons.
 type OrderedField[C CondType, O OrderType, V any] struct {
@@ -172,21 +265,21 @@ type OrderedField[C CondType, O OrderType, V any] struct {
 }
 
 // NewOrderedField is used by generated code.
-func NewOrderedField[C CondType, O OrderType, V any](name string, kind Kind) OrderedField[C, O, V] {
-	return OrderedField[C, O, V]{NewField[C, O, V](name, kind)}
+func NewOrderedField[C CondType, O OrderType, V any](name, json string, kind Kind) OrderedField[C, O, V] {
+	return OrderedField[C, O, V]{NewField[C, O, V](name, json, kind)}
 }
 
 // Lt is column < v.
-func (c OrderedField[C, O, V]) Lt(v V) C { return c.cond("<", v) }
+func (f OrderedField[C, O, V]) Lt(v V) C { return f.cond("<", OpLt, v) }
 
 // Le is column <= v.
-func (c OrderedField[C, O, V]) Le(v V) C { return c.cond("<=", v) }
+func (f OrderedField[C, O, V]) Le(v V) C { return f.cond("<=", OpLe, v) }
 
 // Gt is column > v.
-func (c OrderedField[C, O, V]) Gt(v V) C { return c.cond(">", v) }
+func (f OrderedField[C, O, V]) Gt(v V) C { return f.cond(">", OpGt, v) }
 
 // Ge is column >= v.
-func (c OrderedField[C, O, V]) Ge(v V) C { return c.cond(">=", v) }
+func (f OrderedField[C, O, V]) Ge(v V) C { return f.cond(">=", OpGe, v) }
 
 // StringField is a text column: it adds Like and HasPrefix.
 type StringField[C CondType, O OrderType, V ~string] struct {
@@ -194,30 +287,34 @@ type StringField[C CondType, O OrderType, V ~string] struct {
 }
 
 // NewStringField is used by generated code.
-func NewStringField[C CondType, O OrderType, V ~string](name string) StringField[C, O, V] {
-	return StringField[C, O, V]{NewOrderedField[C, O, V](name, KindString)}
+func NewStringField[C CondType, O OrderType, V ~string](name, json string, kind Kind) StringField[C, O, V] {
+	return StringField[C, O, V]{NewOrderedField[C, O, V](name, json, kind)}
 }
 
 // Like is column LIKE pattern, with \ as the escape character.
-func (c StringField[C, O, V]) Like(pattern string) C {
-	return C(Cond{sql: c.name + ` LIKE ? ESCAPE '\'`, args: []any{pattern}})
+func (f StringField[C, O, V]) Like(pattern string) C {
+	return C(Cond{sql: f.col.quoted + ` LIKE ? ESCAPE '\'`, args: []any{pattern}, info: f.col.info(OpLike, pattern)})
 }
 
 // HasPrefix is true when the column starts with prefix (case-sensitive; % and _ in prefix
 // are plain characters).
-func (c StringField[C, O, V]) HasPrefix(prefix string) C {
+func (f StringField[C, O, V]) HasPrefix(prefix string) C {
 	// substr keeps the comparison case-sensitive and uses no pattern syntax.
-	return C(Cond{sql: "substr(" + c.name + ", 1, ?) = ?", args: []any{len([]rune(prefix)), prefix}})
+	return C(Cond{sql: "substr(" + f.col.quoted + ", 1, ?) = ?", args: []any{len([]rune(prefix)), prefix}, info: f.col.info(OpHasPrefix, prefix)})
 }
 
 // nullOps adds IsNull and NotNull to the nullable field types.
-type nullOps[C CondType] struct{ col string }
+type nullOps[C CondType] struct{ col column }
 
 // IsNull is column IS NULL.
-func (n nullOps[C]) IsNull() C { return C(Cond{sql: n.col + " IS NULL"}) }
+func (n nullOps[C]) IsNull() C {
+	return C(Cond{sql: n.col.quoted + " IS NULL", info: n.col.info(OpIsNull)})
+}
 
 // NotNull is column IS NOT NULL.
-func (n nullOps[C]) NotNull() C { return C(Cond{sql: n.col + " IS NOT NULL"}) }
+func (n nullOps[C]) NotNull() C {
+	return C(Cond{sql: n.col.quoted + " IS NOT NULL", info: n.col.info(OpNotNull)})
+}
 
 // NullField is a nullable column of a pointer or sql.Null type; Eq and the others take the
 // non-pointer value.
@@ -227,8 +324,8 @@ type NullField[C CondType, O OrderType, V any] struct {
 }
 
 // NewNullField is used by generated code.
-func NewNullField[C CondType, O OrderType, V any](name string, kind Kind) NullField[C, O, V] {
-	return NullField[C, O, V]{NewField[C, O, V](name, kind), nullOps[C]{quoteIdent(name)}}
+func NewNullField[C CondType, O OrderType, V any](name, json string, kind Kind) NullField[C, O, V] {
+	return NullField[C, O, V]{NewField[C, O, V](name, json, kind), nullOps[C]{newColumn(name, json, kind)}}
 }
 
 // NullOrderedField is a nullable number or time column.
@@ -238,8 +335,8 @@ type NullOrderedField[C CondType, O OrderType, V any] struct {
 }
 
 // NewNullOrderedField is used by generated code.
-func NewNullOrderedField[C CondType, O OrderType, V any](name string, kind Kind) NullOrderedField[C, O, V] {
-	return NullOrderedField[C, O, V]{NewOrderedField[C, O, V](name, kind), nullOps[C]{quoteIdent(name)}}
+func NewNullOrderedField[C CondType, O OrderType, V any](name, json string, kind Kind) NullOrderedField[C, O, V] {
+	return NullOrderedField[C, O, V]{NewOrderedField[C, O, V](name, json, kind), nullOps[C]{newColumn(name, json, kind)}}
 }
 
 // NullStringField is a nullable text column.
@@ -249,8 +346,8 @@ type NullStringField[C CondType, O OrderType, V ~string] struct {
 }
 
 // NewNullStringField is used by generated code.
-func NewNullStringField[C CondType, O OrderType, V ~string](name string) NullStringField[C, O, V] {
-	return NullStringField[C, O, V]{NewStringField[C, O, V](name), nullOps[C]{quoteIdent(name)}}
+func NewNullStringField[C CondType, O OrderType, V ~string](name, json string, kind Kind) NullStringField[C, O, V] {
+	return NullStringField[C, O, V]{NewStringField[C, O, V](name, json, kind), nullOps[C]{newColumn(name, json, kind)}}
 }
 
 // NullOnlyField is a JSON or []byte column: only IsNull and NotNull apply.
@@ -259,8 +356,8 @@ type NullOnlyField[C CondType] struct {
 }
 
 // NewNullOnlyField is used by generated code.
-func NewNullOnlyField[C CondType](name string) NullOnlyField[C] {
-	return NullOnlyField[C]{nullOps[C]{quoteIdent(name)}}
+func NewNullOnlyField[C CondType](name, json string, kind Kind) NullOnlyField[C] {
+	return NullOnlyField[C]{nullOps[C]{newColumn(name, json, kind)}}
 }
 
 // bindValue turns a condition's value into what the column stores.

@@ -179,6 +179,12 @@ func (q ItemQuery) Offset(n int) ItemQuery {
 	return ItemQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q ItemQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q ItemQuery) Key() string {
 	return q.q.Key()
@@ -200,15 +206,15 @@ type itemFields struct {
 // ItemFields has one typed field per column of Item, to build conditions and orders:
 // ItemQuery{}.Where(ItemFields.ID.Eq(…)).
 var ItemFields = itemFields{
-	ID:        runtime.NewStringField[ItemCond, ItemOrder, string]("id"),
-	Name:      runtime.NewStringField[ItemCond, ItemOrder, string]("name"),
-	Category:  runtime.NewStringField[ItemCond, ItemOrder, string]("category"),
-	Price:     runtime.NewOrderedField[ItemCond, ItemOrder, int64]("price", runtime.KindInt),
-	Weight:    runtime.NewOrderedField[ItemCond, ItemOrder, float64]("weight", runtime.KindFloat),
-	Stock:     runtime.NewOrderedField[ItemCond, ItemOrder, int]("stock", runtime.KindInt),
-	Active:    runtime.NewField[ItemCond, ItemOrder, bool]("active", runtime.KindBool),
-	UpdatedAt: runtime.NewOrderedField[ItemCond, ItemOrder, time.Time]("updated_at", runtime.KindTime),
-	DeletedAt: runtime.NewNullOrderedField[ItemCond, ItemOrder, time.Time]("deleted_at", runtime.KindTime),
+	ID:        runtime.NewStringField[ItemCond, ItemOrder, string]("id", "id", runtime.KindString),
+	Name:      runtime.NewStringField[ItemCond, ItemOrder, string]("name", "name", runtime.KindString),
+	Category:  runtime.NewStringField[ItemCond, ItemOrder, string]("category", "category", runtime.KindString),
+	Price:     runtime.NewOrderedField[ItemCond, ItemOrder, int64]("price", "price", runtime.KindInt),
+	Weight:    runtime.NewOrderedField[ItemCond, ItemOrder, float64]("weight", "weight", runtime.KindFloat),
+	Stock:     runtime.NewOrderedField[ItemCond, ItemOrder, int]("stock", "stock", runtime.KindInt),
+	Active:    runtime.NewField[ItemCond, ItemOrder, bool]("active", "active", runtime.KindBool),
+	UpdatedAt: runtime.NewOrderedField[ItemCond, ItemOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
+	DeletedAt: runtime.NewNullOrderedField[ItemCond, ItemOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
 
 // ItemRepository reads and writes Item records.

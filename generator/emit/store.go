@@ -48,6 +48,9 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Func().Add(qrecv()).Id("Offset").Params(jen.Id("n").Int()).Id(query).Block(
 		wrap(jen.Id("q").Dot("q").Dot("Offset").Call(jen.Id("n"))),
 	)
+	f.Comment("Query is the model-independent form of the query, whose conditions, orders and")
+	f.Comment("window a REST mapping can read.")
+	f.Func().Add(qrecv()).Id("Query").Params().Add(rt("Query")).Block(jen.Return(jen.Id("q").Dot("q")))
 	f.Comment("Key is a canonical form of the query: equal queries have equal keys.")
 	f.Func().Add(qrecv()).Id("Key").Params().String().Block(
 		jen.Return(jen.Id("q").Dot("q").Dot("Key").Call()),
@@ -154,6 +157,11 @@ func fieldBuilder(f *model.Field, cond, order string) (typ, ctor *jen.Statement)
 			value = typeCode(e.Args[0]) // bound as is: database/sql converts it
 		}
 	}
+	json := ""
+	if f.Sent() {
+		json = f.JSONKey
+	}
+	args := []jen.Code{jen.Lit(f.Column), jen.Lit(json), kindName(kind)}
 	nullable := f.Type.Nullable
 	var builder string
 	switch kind {
@@ -163,7 +171,7 @@ func fieldBuilder(f *model.Field, cond, order string) (typ, ctor *jen.Statement)
 		builder = "OrderedField"
 	case model.KindBytes, model.KindJSON:
 		t := jen.Qual(runtimePkg, "NullOnlyField").Types(jen.Id(cond))
-		return t, jen.Qual(runtimePkg, "NewNullOnlyField").Types(jen.Id(cond)).Call(jen.Lit(f.Column))
+		return t, jen.Qual(runtimePkg, "NewNullOnlyField").Types(jen.Id(cond)).Call(args...)
 	default:
 		builder = "Field"
 	}
@@ -171,10 +179,6 @@ func fieldBuilder(f *model.Field, cond, order string) (typ, ctor *jen.Statement)
 		builder = "Null" + builder
 	}
 	typ = jen.Qual(runtimePkg, builder).Types(jen.Id(cond), jen.Id(order), value.Clone())
-	args := []jen.Code{jen.Lit(f.Column)}
-	if builder != "StringField" && builder != "NullStringField" {
-		args = append(args, kindName(kind))
-	}
 	ctor = jen.Qual(runtimePkg, "New"+builder).Types(jen.Id(cond), jen.Id(order), value.Clone()).Call(args...)
 	return typ, ctor
 }

@@ -162,6 +162,12 @@ func (q OrderQuery) Offset(n int) OrderQuery {
 	return OrderQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q OrderQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q OrderQuery) Key() string {
 	return q.q.Key()
@@ -181,13 +187,13 @@ type orderFields struct {
 // OrderFields has one typed field per column of Order, to build conditions and orders:
 // OrderQuery{}.Where(OrderFields.ID.Eq(…)).
 var OrderFields = orderFields{
-	ID:        runtime.NewStringField[OrderCond, OrderOrder, string]("id"),
-	PizzaID:   runtime.NewStringField[OrderCond, OrderOrder, string]("pizza_id"),
-	Customer:  runtime.NewStringField[OrderCond, OrderOrder, string]("customer"),
-	Quantity:  runtime.NewOrderedField[OrderCond, OrderOrder, int]("quantity", runtime.KindInt),
-	Note:      runtime.NewStringField[OrderCond, OrderOrder, string]("note"),
-	UpdatedAt: runtime.NewOrderedField[OrderCond, OrderOrder, time.Time]("updated_at", runtime.KindTime),
-	DeletedAt: runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", runtime.KindTime),
+	ID:        runtime.NewStringField[OrderCond, OrderOrder, string]("id", "id", runtime.KindString),
+	PizzaID:   runtime.NewStringField[OrderCond, OrderOrder, string]("pizza_id", "pizzaId", runtime.KindString),
+	Customer:  runtime.NewStringField[OrderCond, OrderOrder, string]("customer", "customer", runtime.KindString),
+	Quantity:  runtime.NewOrderedField[OrderCond, OrderOrder, int]("quantity", "quantity", runtime.KindInt),
+	Note:      runtime.NewStringField[OrderCond, OrderOrder, string]("note", "", runtime.KindString),
+	UpdatedAt: runtime.NewOrderedField[OrderCond, OrderOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
+	DeletedAt: runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
 
 // OrderRepository reads and writes Order records.

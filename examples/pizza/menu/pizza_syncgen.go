@@ -165,6 +165,12 @@ func (q PizzaQuery) Offset(n int) PizzaQuery {
 	return PizzaQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q PizzaQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q PizzaQuery) Key() string {
 	return q.q.Key()
@@ -184,13 +190,13 @@ type pizzaFields struct {
 // PizzaFields has one typed field per column of Pizza, to build conditions and orders:
 // PizzaQuery{}.Where(PizzaFields.ID.Eq(…)).
 var PizzaFields = pizzaFields{
-	ID:        runtime.NewStringField[PizzaCond, PizzaOrder, string]("id"),
-	Name:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("name"),
-	Price:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int]("price", runtime.KindInt),
-	Toppings:  runtime.NewNullOnlyField[PizzaCond]("toppings"),
-	Vegan:     runtime.NewField[PizzaCond, PizzaOrder, bool]("vegan", runtime.KindBool),
-	UpdatedAt: runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("updated_at", runtime.KindTime),
-	DeletedAt: runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("deleted_at", runtime.KindTime),
+	ID:        runtime.NewStringField[PizzaCond, PizzaOrder, string]("id", "id", runtime.KindString),
+	Name:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("name", "name", runtime.KindString),
+	Price:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int]("price", "price", runtime.KindInt),
+	Toppings:  runtime.NewNullOnlyField[PizzaCond]("toppings", "toppings", runtime.KindJSON),
+	Vegan:     runtime.NewField[PizzaCond, PizzaOrder, bool]("vegan", "vegan", runtime.KindBool),
+	UpdatedAt: runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
+	DeletedAt: runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
 
 // PizzaRepository reads and writes Pizza records.

@@ -135,6 +135,12 @@ func (q HTTPLogQuery) Offset(n int) HTTPLogQuery {
 	return HTTPLogQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q HTTPLogQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q HTTPLogQuery) Key() string {
 	return q.q.Key()
@@ -150,9 +156,9 @@ type httpLogFields struct {
 // HTTPLogFields has one typed field per column of HTTPLog, to build conditions and orders:
 // HTTPLogQuery{}.Where(HTTPLogFields.LogID.Eq(…)).
 var HTTPLogFields = httpLogFields{
-	LogID:   runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("log_id"),
-	UserID:  runtime.NewOrderedField[HTTPLogCond, HTTPLogOrder, int64]("user_id", runtime.KindInt),
-	URLPath: runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("url_path"),
+	LogID:   runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("log_id", "logId", runtime.KindString),
+	UserID:  runtime.NewOrderedField[HTTPLogCond, HTTPLogOrder, int64]("user_id", "userId", runtime.KindInt),
+	URLPath: runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("url_path", "urlPath", runtime.KindString),
 }
 
 // HTTPLogRepository reads and writes HTTPLog records.

@@ -240,6 +240,12 @@ func (q OrderQuery) Offset(n int) OrderQuery {
 	return OrderQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q OrderQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q OrderQuery) Key() string {
 	return q.q.Key()
@@ -270,24 +276,24 @@ type orderFields struct {
 // OrderFields has one typed field per column of Order, to build conditions and orders:
 // OrderQuery{}.Where(OrderFields.ID.Eq(…)).
 var OrderFields = orderFields{
-	ID:         runtime.NewStringField[OrderCond, OrderOrder, string]("id"),
-	UpdatedAt:  runtime.NewOrderedField[OrderCond, OrderOrder, time.Time]("updated_at", runtime.KindTime),
-	DeletedAt:  runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", runtime.KindTime),
-	CustomerID: runtime.NewStringField[OrderCond, OrderOrder, string]("customer_id"),
-	Status:     runtime.NewStringField[OrderCond, OrderOrder, Status]("status"),
-	Total:      runtime.NewOrderedField[OrderCond, OrderOrder, float64]("total", runtime.KindFloat),
-	Count:      runtime.NewOrderedField[OrderCond, OrderOrder, int32]("count", runtime.KindInt),
-	Big:        runtime.NewOrderedField[OrderCond, OrderOrder, uint64]("big", runtime.KindUint),
-	Paid:       runtime.NewField[OrderCond, OrderOrder, bool]("paid", runtime.KindBool),
-	Note:       runtime.NewNullStringField[OrderCond, OrderOrder, string]("note"),
-	Data:       runtime.NewNullOnlyField[OrderCond]("data"),
-	Ship:       runtime.NewNullOnlyField[OrderCond]("ship"),
-	Tags:       runtime.NewNullOnlyField[OrderCond]("tags"),
-	Meta:       runtime.NewNullOnlyField[OrderCond]("meta"),
-	Promo:      runtime.NewNullStringField[OrderCond, OrderOrder, string]("promo"),
-	Draft:      runtime.NewStringField[OrderCond, OrderOrder, string]("draft"),
-	Server:     runtime.NewStringField[OrderCond, OrderOrder, string]("server"),
-	Old:        runtime.NewOrderedField[OrderCond, OrderOrder, int]("old", runtime.KindInt),
+	ID:         runtime.NewStringField[OrderCond, OrderOrder, string]("id", "id", runtime.KindString),
+	UpdatedAt:  runtime.NewOrderedField[OrderCond, OrderOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
+	DeletedAt:  runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
+	CustomerID: runtime.NewStringField[OrderCond, OrderOrder, string]("customer_id", "customerId", runtime.KindString),
+	Status:     runtime.NewStringField[OrderCond, OrderOrder, Status]("status", "status", runtime.KindString),
+	Total:      runtime.NewOrderedField[OrderCond, OrderOrder, float64]("total", "total", runtime.KindFloat),
+	Count:      runtime.NewOrderedField[OrderCond, OrderOrder, int32]("count", "count", runtime.KindInt),
+	Big:        runtime.NewOrderedField[OrderCond, OrderOrder, uint64]("big", "big", runtime.KindUint),
+	Paid:       runtime.NewField[OrderCond, OrderOrder, bool]("paid", "paid", runtime.KindBool),
+	Note:       runtime.NewNullStringField[OrderCond, OrderOrder, string]("note", "note", runtime.KindString),
+	Data:       runtime.NewNullOnlyField[OrderCond]("data", "data", runtime.KindBytes),
+	Ship:       runtime.NewNullOnlyField[OrderCond]("ship", "ship", runtime.KindJSON),
+	Tags:       runtime.NewNullOnlyField[OrderCond]("tags", "tags", runtime.KindJSON),
+	Meta:       runtime.NewNullOnlyField[OrderCond]("meta", "meta", runtime.KindJSON),
+	Promo:      runtime.NewNullStringField[OrderCond, OrderOrder, string]("promo", "promo", runtime.KindString),
+	Draft:      runtime.NewStringField[OrderCond, OrderOrder, string]("draft", "", runtime.KindString),
+	Server:     runtime.NewStringField[OrderCond, OrderOrder, string]("server", "server", runtime.KindString),
+	Old:        runtime.NewOrderedField[OrderCond, OrderOrder, int]("old", "old", runtime.KindInt),
 }
 
 // OrderRepository reads and writes Order records.

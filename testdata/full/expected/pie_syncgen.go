@@ -183,6 +183,12 @@ func (q PieQuery) Offset(n int) PieQuery {
 	return PieQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q PieQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q PieQuery) Key() string {
 	return q.q.Key()
@@ -205,16 +211,16 @@ type pieFields struct {
 // PieFields has one typed field per column of Pie, to build conditions and orders:
 // PieQuery{}.Where(PieFields.ID.Eq(…)).
 var PieFields = pieFields{
-	ID:      runtime.NewStringField[PieCond, PieOrder, string]("id"),
-	Updated: runtime.NewOrderedField[PieCond, PieOrder, time.Time]("updated", runtime.KindTime),
-	Slices:  runtime.NewOrderedField[PieCond, PieOrder, uint8]("slice_count", runtime.KindUint),
-	Weight:  runtime.NewNullOrderedField[PieCond, PieOrder, float32]("weight", runtime.KindFloat),
-	Baked:   runtime.NewNullOrderedField[PieCond, PieOrder, time.Time]("baked", runtime.KindTime),
-	Kind:    runtime.NewOrderedField[PieCond, PieOrder, PieKind]("kind", runtime.KindInt),
-	Raw:     runtime.NewNullOnlyField[PieCond]("raw"),
-	OrderID: runtime.NewNullStringField[PieCond, PieOrder, string]("order_id"),
-	Matrix:  runtime.NewNullOnlyField[PieCond]("matrix"),
-	Nested:  runtime.NewNullOnlyField[PieCond]("nested"),
+	ID:      runtime.NewStringField[PieCond, PieOrder, string]("id", "id", runtime.KindString),
+	Updated: runtime.NewOrderedField[PieCond, PieOrder, time.Time]("updated", "updated", runtime.KindTime),
+	Slices:  runtime.NewOrderedField[PieCond, PieOrder, uint8]("slice_count", "slices", runtime.KindUint),
+	Weight:  runtime.NewNullOrderedField[PieCond, PieOrder, float32]("weight", "weight", runtime.KindFloat),
+	Baked:   runtime.NewNullOrderedField[PieCond, PieOrder, time.Time]("baked", "Baked", runtime.KindTime),
+	Kind:    runtime.NewOrderedField[PieCond, PieOrder, PieKind]("kind", "Kind", runtime.KindInt),
+	Raw:     runtime.NewNullOnlyField[PieCond]("raw", "", runtime.KindBytes),
+	OrderID: runtime.NewNullStringField[PieCond, PieOrder, string]("order_id", "orderId", runtime.KindString),
+	Matrix:  runtime.NewNullOnlyField[PieCond]("matrix", "Matrix", runtime.KindJSON),
+	Nested:  runtime.NewNullOnlyField[PieCond]("nested", "nested", runtime.KindJSON),
 }
 
 // PieRepository reads and writes Pie records.

@@ -149,6 +149,12 @@ func (q OrderQuery) Offset(n int) OrderQuery {
 	return OrderQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q OrderQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q OrderQuery) Key() string {
 	return q.q.Key()
@@ -166,11 +172,11 @@ type orderFields struct {
 // OrderFields has one typed field per column of Order, to build conditions and orders:
 // OrderQuery{}.Where(OrderFields.ID.Eq(…)).
 var OrderFields = orderFields{
-	ID:         runtime.NewStringField[OrderCond, OrderOrder, string]("id"),
-	CustomerID: runtime.NewStringField[OrderCond, OrderOrder, string]("customer_id"),
-	Total:      runtime.NewOrderedField[OrderCond, OrderOrder, int64]("total", runtime.KindInt),
-	Note:       runtime.NewStringField[OrderCond, OrderOrder, string]("note"),
-	Paid:       runtime.NewField[OrderCond, OrderOrder, bool]("paid", runtime.KindBool),
+	ID:         runtime.NewStringField[OrderCond, OrderOrder, string]("id", "id", runtime.KindString),
+	CustomerID: runtime.NewStringField[OrderCond, OrderOrder, string]("customer_id", "customerId", runtime.KindString),
+	Total:      runtime.NewOrderedField[OrderCond, OrderOrder, int64]("total", "total", runtime.KindInt),
+	Note:       runtime.NewStringField[OrderCond, OrderOrder, string]("note", "note", runtime.KindString),
+	Paid:       runtime.NewField[OrderCond, OrderOrder, bool]("paid", "paid", runtime.KindBool),
 }
 
 // OrderRepository reads and writes Order records.

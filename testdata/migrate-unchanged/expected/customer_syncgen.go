@@ -135,6 +135,12 @@ func (q CustomerQuery) Offset(n int) CustomerQuery {
 	return CustomerQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q CustomerQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q CustomerQuery) Key() string {
 	return q.q.Key()
@@ -150,9 +156,9 @@ type customerFields struct {
 // CustomerFields has one typed field per column of Customer, to build conditions and orders:
 // CustomerQuery{}.Where(CustomerFields.ID.Eq(…)).
 var CustomerFields = customerFields{
-	ID:    runtime.NewStringField[CustomerCond, CustomerOrder, string]("id"),
-	Name:  runtime.NewStringField[CustomerCond, CustomerOrder, string]("name"),
-	Email: runtime.NewStringField[CustomerCond, CustomerOrder, string]("email"),
+	ID:    runtime.NewStringField[CustomerCond, CustomerOrder, string]("id", "id", runtime.KindString),
+	Name:  runtime.NewStringField[CustomerCond, CustomerOrder, string]("name", "name", runtime.KindString),
+	Email: runtime.NewStringField[CustomerCond, CustomerOrder, string]("email", "email", runtime.KindString),
 }
 
 // CustomerRepository reads and writes Customer records.

@@ -267,6 +267,12 @@ func (q PizzaQuery) Offset(n int) PizzaQuery {
 	return PizzaQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q PizzaQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q PizzaQuery) Key() string {
 	return q.q.Key()
@@ -301,28 +307,28 @@ type pizzaFields struct {
 // PizzaFields has one typed field per column of Pizza, to build conditions and orders:
 // PizzaQuery{}.Where(PizzaFields.ID.Eq(…)).
 var PizzaFields = pizzaFields{
-	ID:        runtime.NewStringField[PizzaCond, PizzaOrder, string]("id"),
-	UpdatedAt: runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("updated_at", runtime.KindTime),
-	DeletedAt: runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("deleted_at", runtime.KindTime),
-	Name:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("name"),
-	Size:      runtime.NewStringField[PizzaCond, PizzaOrder, Size]("size"),
-	Price:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int64]("price", runtime.KindInt),
-	Weight:    runtime.NewOrderedField[PizzaCond, PizzaOrder, float64]("weight", runtime.KindFloat),
-	Slices:    runtime.NewOrderedField[PizzaCond, PizzaOrder, uint8]("slices", runtime.KindUint),
-	Vegan:     runtime.NewField[PizzaCond, PizzaOrder, bool]("vegan", runtime.KindBool),
-	Nick:      runtime.NewNullStringField[PizzaCond, PizzaOrder, string]("nick"),
-	Rating:    runtime.NewNullOrderedField[PizzaCond, PizzaOrder, float32]("rating", runtime.KindFloat),
-	BakedAt:   runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("baked_at", runtime.KindTime),
-	EatenAt:   runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("eaten_at", runtime.KindTime),
-	Photo:     runtime.NewNullOnlyField[PizzaCond]("photo"),
-	Toppings:  runtime.NewNullOnlyField[PizzaCond]("toppings"),
-	Extras:    runtime.NewNullOnlyField[PizzaCond]("extras"),
-	Dough:     runtime.NewNullOnlyField[PizzaCond]("dough"),
-	Crust:     runtime.NewNullOnlyField[PizzaCond]("crust"),
-	Coupon:    runtime.NewNullStringField[PizzaCond, PizzaOrder, string]("coupon"),
-	Note:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("note"),
-	Score:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int]("score", runtime.KindInt),
-	Broken:    runtime.NewNullOnlyField[PizzaCond]("broken"),
+	ID:        runtime.NewStringField[PizzaCond, PizzaOrder, string]("id", "id", runtime.KindString),
+	UpdatedAt: runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
+	DeletedAt: runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
+	Name:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("name", "name", runtime.KindString),
+	Size:      runtime.NewStringField[PizzaCond, PizzaOrder, Size]("size", "size", runtime.KindString),
+	Price:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int64]("price", "price", runtime.KindInt),
+	Weight:    runtime.NewOrderedField[PizzaCond, PizzaOrder, float64]("weight", "weight", runtime.KindFloat),
+	Slices:    runtime.NewOrderedField[PizzaCond, PizzaOrder, uint8]("slices", "slices", runtime.KindUint),
+	Vegan:     runtime.NewField[PizzaCond, PizzaOrder, bool]("vegan", "vegan", runtime.KindBool),
+	Nick:      runtime.NewNullStringField[PizzaCond, PizzaOrder, string]("nick", "nick", runtime.KindString),
+	Rating:    runtime.NewNullOrderedField[PizzaCond, PizzaOrder, float32]("rating", "rating", runtime.KindFloat),
+	BakedAt:   runtime.NewOrderedField[PizzaCond, PizzaOrder, time.Time]("baked_at", "bakedAt", runtime.KindTime),
+	EatenAt:   runtime.NewNullOrderedField[PizzaCond, PizzaOrder, time.Time]("eaten_at", "eatenAt", runtime.KindTime),
+	Photo:     runtime.NewNullOnlyField[PizzaCond]("photo", "photo", runtime.KindBytes),
+	Toppings:  runtime.NewNullOnlyField[PizzaCond]("toppings", "toppings", runtime.KindJSON),
+	Extras:    runtime.NewNullOnlyField[PizzaCond]("extras", "extras", runtime.KindJSON),
+	Dough:     runtime.NewNullOnlyField[PizzaCond]("dough", "dough", runtime.KindJSON),
+	Crust:     runtime.NewNullOnlyField[PizzaCond]("crust", "crust", runtime.KindJSON),
+	Coupon:    runtime.NewNullStringField[PizzaCond, PizzaOrder, string]("coupon", "coupon", runtime.KindString),
+	Note:      runtime.NewStringField[PizzaCond, PizzaOrder, string]("note", "", runtime.KindString),
+	Score:     runtime.NewOrderedField[PizzaCond, PizzaOrder, int]("score", "score", runtime.KindInt),
+	Broken:    runtime.NewNullOnlyField[PizzaCond]("broken", "broken", runtime.KindJSON),
 }
 
 // PizzaRepository reads and writes Pizza records.

@@ -128,6 +128,12 @@ func (q ToppingQuery) Offset(n int) ToppingQuery {
 	return ToppingQuery{q: q.q.Offset(n)}
 }
 
+// Query is the model-independent form of the query, whose conditions, orders and
+// window a REST mapping can read.
+func (q ToppingQuery) Query() runtime.Query {
+	return q.q
+}
+
 // Key is a canonical form of the query: equal queries have equal keys.
 func (q ToppingQuery) Key() string {
 	return q.q.Key()
@@ -142,8 +148,8 @@ type toppingFields struct {
 // ToppingFields has one typed field per column of Topping, to build conditions and orders:
 // ToppingQuery{}.Where(ToppingFields.Name.Eq(…)).
 var ToppingFields = toppingFields{
-	Name:    runtime.NewStringField[ToppingCond, ToppingOrder, string]("name"),
-	PizzaID: runtime.NewStringField[ToppingCond, ToppingOrder, string]("pizza_id"),
+	Name:    runtime.NewStringField[ToppingCond, ToppingOrder, string]("name", "name", runtime.KindString),
+	PizzaID: runtime.NewStringField[ToppingCond, ToppingOrder, string]("pizza_id", "pizzaId", runtime.KindString),
 }
 
 // ToppingRepository reads and writes Topping records.
