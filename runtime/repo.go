@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -36,7 +39,38 @@ const (
 type Option func(*repoOptions)
 
 type repoOptions struct {
-	now func() time.Time
+	now       func() time.Time
+	log       *slog.Logger
+	endpoints map[string]*Endpoint // by model name, from the typed REST options
+}
+
+// WithLogger sets where the repository logs (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *repoOptions) { o.log = l }
+}
+
+// RESTModel is one model's REST settings; generated code takes it in WithPizzaREST and
+// friends, with Q the model's query type.
+type RESTModel[Q any] struct {
+	// Path is the model's path below the remote's base URL (default: the model's
+	// //syncgen:path, else "/" + its table).
+	Path string
+	// Params turns a query into URL parameters for listing (default: none: the remote
+	// lists every record and the query is answered locally). JSONServerParams is one.
+	Params func(Q) url.Values
+	// Request rewrites each of the model's requests, after the remote's own hook.
+	Request func(*http.Request) error
+}
+
+// WithREST is used by generated code: wrap turns a Query into the model's query type.
+func WithREST[Q any](s *Schema, m RESTModel[Q], wrap func(Query) Q) Option {
+	return func(o *repoOptions) {
+		e := &Endpoint{Schema: s, Path: m.Path, Request: m.Request}
+		if m.Params != nil {
+			e.Params = func(q Query) url.Values { return m.Params(wrap(q)) }
+		}
+		o.endpoints[s.Model] = e
+	}
 }
 
 // WithClock replaces time.Now for the repository's stamps (tests and simulations).
@@ -53,9 +87,12 @@ type Package struct {
 
 // Repo is the model-independent core of a generated Repository.
 type Repo struct {
-	db    *DB
-	pkg   Package
-	clock *clock
+	db        *DB
+	pkg       Package
+	clock     *clock
+	remote    Remote               // nil: local only
+	endpoints map[string]*Endpoint // by model name
+	log       *slog.Logger
 
 	ctx    context.Context // ends at Close: background work and subscriptions
 	cancel context.CancelFunc
@@ -70,16 +107,30 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 	if db == nil || db.writer == nil {
 		return nil, fmt.Errorf("new repository %s: nil or unopened DB: open one with runtime.OpenSQLite", pkg.Path)
 	}
-	if remote != nil {
-		return nil, fmt.Errorf("new repository %s: sync with a remote is not supported yet: pass a nil remote for a local-only repository", pkg.Path)
+	if v, ok := remote.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("new repository %s: %w", pkg.Path, err)
+		}
 	}
-	o := repoOptions{now: time.Now}
+	o := repoOptions{now: time.Now, log: slog.Default(), endpoints: map[string]*Endpoint{}}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	endpoints := map[string]*Endpoint{}
+	for _, s := range pkg.Schemas {
+		e := o.endpoints[s.Model]
+		if e == nil {
+			e = &Endpoint{Schema: s}
+		}
+		if e.Path == "" {
+			e.Path = s.Path
+		}
+		endpoints[s.Model] = e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Repo{
 		db: db, pkg: pkg, clock: &clock{now: o.now},
+		remote: remote, endpoints: endpoints, log: o.log,
 		ctx: ctx, cancel: cancel,
 		watchers: map[string]map[chan struct{}]struct{}{},
 	}, nil

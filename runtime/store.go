@@ -31,6 +31,8 @@ type Adapter[T any] interface {
 	Pointers(*T) []any
 	// SetUpdatedAt stamps the updatedAt field; a no-op for a model without one.
 	SetUpdatedAt(*T, time.Time)
+	// SetDeletedAt sets the deletedAt field; a no-op for a model without one.
+	SetDeletedAt(*T, *time.Time)
 	// MarshalRemote encodes the fields that travel to the remote.
 	MarshalRemote(*T) ([]byte, error)
 	// UnmarshalRemote decodes a record from the remote, leaving local fields as they are.
@@ -55,13 +57,17 @@ type Store[T any] struct {
 
 // tableSQL is a model's SQL, built once.
 type tableSQL struct {
-	columns   string // "id", "name", …
-	live      string // condition that leaves tombstones out, or ""
-	upsert    string
-	deleteSQL string
-	idCol     string
-	updated   *Column
-	deleted   *Column
+	columns string // "id", "name", …
+	live    string // condition that leaves tombstones out, or ""
+	// The three upserts differ in what an update keeps: upsert (a local write) keeps the
+	// server-owned readonly columns, apply (a record from the remote) keeps the local
+	// columns, replace (the remote's answer to this client's write) keeps nothing.
+	upsert, apply, replace string
+	deleteSQL              string
+	idCol                  string
+	updated                *Column
+	deleted                *Column
+	readonly               bool // the model has readonly columns
 }
 
 // NewStore is used by generated code.
@@ -69,15 +75,11 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 	s := a.Schema()
 	t := &tableSQL{}
 	names := make([]string, len(s.Columns))
-	updates := make([]string, 0, len(s.Columns))
 	for i := range s.Columns {
 		c := &s.Columns[i]
 		names[i] = quoteIdent(c.Name)
-		switch {
-		case c.Unique:
-			t.idCol = quoteIdent(c.Name)
-		default:
-			updates = append(updates, names[i]+" = excluded."+names[i])
+		if c.Unique {
+			t.idCol = names[i]
 		}
 		if c.UpdatedAt {
 			t.updated = c
@@ -86,16 +88,27 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 			t.deleted = c
 			t.live = names[i] + " IS NULL"
 		}
+		t.readonly = t.readonly || c.ReadOnly
 	}
 	t.columns = strings.Join(names, ", ")
 	table := quoteIdent(s.Table)
-	t.upsert = "INSERT INTO " + table + " (" + t.columns + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
-	if len(updates) > 0 {
-		t.upsert += " ON CONFLICT (" + t.idCol + ") DO UPDATE SET " + strings.Join(updates, ", ")
-	} else {
-		t.upsert += " ON CONFLICT (" + t.idCol + ") DO NOTHING"
+	insert := "INSERT INTO " + table + " (" + t.columns + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ") ON CONFLICT (" + t.idCol + ") DO "
+	upsert := func(keep func(*Column) bool) string {
+		var set []string
+		for i := range s.Columns {
+			if c := &s.Columns[i]; !c.Unique && !keep(c) {
+				set = append(set, names[i]+" = excluded."+names[i])
+			}
+		}
+		if len(set) == 0 {
+			return insert + "NOTHING"
+		}
+		return insert + "UPDATE SET " + strings.Join(set, ", ")
 	}
+	t.upsert = upsert(func(c *Column) bool { return c.ReadOnly })
+	t.apply = upsert(func(c *Column) bool { return c.Local })
+	t.replace = upsert(func(*Column) bool { return false })
 	t.deleteSQL = "DELETE FROM " + table + " WHERE " + t.idCol + " = ?"
 	return &Store[T]{repo: r, a: a, s: s, sql: t}
 }
@@ -131,9 +144,8 @@ func (s *Store[T]) where(q Query) (string, []any) {
 	return "", nil
 }
 
-// Get returns the record with id; errors.Is(err, ErrNotFound) when it is absent or a
-// tombstone.
-func (s *Store[T]) Get(ctx context.Context, id string, _ ...Policy) (T, error) {
+// getLocal reads the record with id from SQLite.
+func (s *Store[T]) getLocal(ctx context.Context, id string) (T, error) {
 	var v T
 	db, err := s.reader()
 	if err != nil {
@@ -160,8 +172,8 @@ func (s *Store[T]) Get(ctx context.Context, id string, _ ...Policy) (T, error) {
 	return v, rows.Close()
 }
 
-// Find returns the records matching q.
-func (s *Store[T]) Find(ctx context.Context, q Query, _ ...Policy) ([]T, error) {
+// findLocal answers q from SQLite.
+func (s *Store[T]) findLocal(ctx context.Context, q Query) ([]T, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
@@ -229,52 +241,48 @@ func (s *Store[T]) write(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
-// Upsert writes v, stamping its updatedAt field in place.
-func (s *Store[T]) Upsert(ctx context.Context, v *T, _ ...Policy) error {
-	if v == nil {
-		return fmt.Errorf("upsert %s: nil record", s.s.Model)
-	}
+// upsertLocal writes records in one transaction, stamping each updatedAt in place.
+func (s *Store[T]) upsertLocal(ctx context.Context, vs []*T) error {
 	return s.write(ctx, func(tx *Tx) error {
-		s.a.SetUpdatedAt(v, s.repo.clock.stamp())
+		for _, v := range vs {
+			s.a.SetUpdatedAt(v, s.repo.clock.stamp())
+		}
+		return s.exec(ctx, tx, s.sql.upsert, vs)
+	})
+}
+
+// exec runs one of the table's upserts for each record, prepared once.
+func (s *Store[T]) exec(ctx context.Context, tx *Tx, query string, vs []*T) error {
+	var stmt *sqlx.Stmt
+	if len(vs) > 1 {
+		var err error
+		if stmt, err = tx.tx.PreparexContext(ctx, query); err != nil {
+			return fmt.Errorf("upsert %s: prepare: %w", s.s.Model, err)
+		}
+		defer stmt.Close()
+	}
+	for i, v := range vs {
+		if v == nil {
+			return fmt.Errorf("upsert %s: record %d is nil", s.s.Model, i)
+		}
 		args, err := s.bind(v)
 		if err != nil {
 			return fmt.Errorf("upsert %w", err)
 		}
-		if _, err := tx.tx.ExecContext(ctx, s.sql.upsert, args...); err != nil {
+		if stmt != nil {
+			_, err = stmt.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.tx.ExecContext(ctx, query, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("upsert %s %q: %w", s.s.Model, s.a.ID(v), err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
-// UpsertMany writes every record in one transaction: all or none.
-func (s *Store[T]) UpsertMany(ctx context.Context, vs []*T, _ ...Policy) error {
-	return s.write(ctx, func(tx *Tx) error {
-		stmt, err := tx.tx.PreparexContext(ctx, s.sql.upsert)
-		if err != nil {
-			return fmt.Errorf("upsert %s: prepare: %w", s.s.Model, err)
-		}
-		defer stmt.Close()
-		for i, v := range vs {
-			if v == nil {
-				return fmt.Errorf("upsert %s: record %d is nil", s.s.Model, i)
-			}
-			s.a.SetUpdatedAt(v, s.repo.clock.stamp())
-			args, err := s.bind(v)
-			if err != nil {
-				return fmt.Errorf("upsert %w", err)
-			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("upsert %s %q: %w", s.s.Model, s.a.ID(v), err)
-			}
-		}
-		return nil
-	})
-}
-
-// Delete removes the record with id: a model with deletedAt keeps it as a tombstone.
-// Deleting an absent record is not an error.
-func (s *Store[T]) Delete(ctx context.Context, id string, _ ...Policy) error {
+// deleteLocal removes the record with id: a model with deletedAt keeps it as a tombstone.
+func (s *Store[T]) deleteLocal(ctx context.Context, id string) error {
 	return s.write(ctx, func(tx *Tx) error {
 		var err error
 		if d := s.sql.deleted; d != nil {
@@ -394,7 +402,7 @@ func (s *Store[T]) Subscribe(ctx context.Context, q Query) <-chan []T {
 		defer close(out)
 		defer stop()
 		for {
-			res, err := s.Find(ctx, q)
+			res, err := s.findLocal(ctx, q)
 			if err == nil {
 				select { // replace a result the reader has not taken yet
 				case <-out:

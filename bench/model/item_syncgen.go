@@ -65,6 +65,11 @@ func (itemAdapter) SetUpdatedAt(r *Item, t time.Time) {
 	r.UpdatedAt = t
 }
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (itemAdapter) SetDeletedAt(r *Item, t *time.Time) {
+	r.DeletedAt = t
+}
+
 // Values returns r's column values for binding.
 func (itemAdapter) Values(r *Item) []any {
 	return []any{
@@ -217,6 +222,14 @@ var ItemFields = itemFields{
 	DeletedAt: runtime.NewNullOrderedField[ItemCond, ItemOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
 
+// WithItemREST sets Item's REST settings: its path, how a ItemQuery becomes URL
+// parameters, and a hook for its requests.
+func WithItemREST(m runtime.RESTModel[ItemQuery]) runtime.Option {
+	return runtime.WithREST(&itemSchema, m, func(q runtime.Query) ItemQuery {
+		return ItemQuery{q: q}
+	})
+}
+
 // ItemRepository reads and writes Item records.
 type ItemRepository struct {
 	s *runtime.Store[Item]
@@ -254,6 +267,12 @@ Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting
 */
 func (r *ItemRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Item records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *ItemRepository) Hydrate(ctx context.Context, q ItemQuery, opts ...runtime.HydrateOption) ([]Item, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

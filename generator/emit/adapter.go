@@ -60,6 +60,13 @@ func modelFile(f *jen.File, m *model.Model) {
 		}
 	})
 	f.Line()
+	f.Comment("SetDeletedAt sets r's deletedAt field, if the model has one.")
+	f.Func().Params(recv.Clone()).Id("SetDeletedAt").Params(jen.Id("r").Op("*").Id(m.Name), jen.Id("t").Op("*").Qual("time", "Time")).BlockFunc(func(g *jen.Group) {
+		if d := m.DeletedAt(); d != nil {
+			g.Add(sel(d)).Op("=").Id("t")
+		}
+	})
+	f.Line()
 	f.Comment("Values returns r's column values for binding.")
 	f.Func().Params(recv.Clone()).Id("Values").Params(jen.Id("r").Op("*").Id(m.Name)).Index().Any().Block(
 		jen.Return(jen.Index().Any().ValuesFunc(func(g *jen.Group) {

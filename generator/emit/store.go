@@ -77,6 +77,16 @@ func storeDecls(f *jen.File, m *model.Model) {
 	})
 	f.Line()
 
+	f.Commentf("With%sREST sets %s's REST settings: its path, how a %s becomes URL", name, name, query)
+	f.Comment("parameters, and a hook for its requests.")
+	f.Func().Id("With"+name+"REST").Params(jen.Id("m").Add(rt("RESTModel").Types(jen.Id(query)))).Add(rt("Option")).Block(
+		jen.Return(rt("WithREST").Call(
+			jen.Op("&").Id(lowerFirst(name)+"Schema"), jen.Id("m"),
+			jen.Func().Params(jen.Id("q").Add(rt("Query"))).Id(query).Block(jen.Return(jen.Id(query).Values(jen.Id("q").Op(":").Id("q")))),
+		)),
+	)
+	f.Line()
+
 	repoType := name + "Repository"
 	idType := typeCode(m.Unique().Type.Expr)
 	f.Commentf("%s reads and writes %s records.", repoType, name)
@@ -117,6 +127,11 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Comment(deleteDoc)
 	f.Func().Add(recv()).Id("Delete").Params(ctx.Clone(), jen.Id("id").Add(idType.Clone()), policies.Clone()).Error().Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("Delete").Call(jen.Id("ctx"), jen.String().Call(jen.Id("id")), jen.Id("p").Op("..."))),
+	)
+	f.Commentf("Hydrate brings q's %s records from the remote into SQLite, every page, then", name)
+	f.Comment("answers q locally.")
+	f.Func().Add(recv()).Id("Hydrate").Params(ctx.Clone(), jen.Id("q").Id(query), jen.Id("opts").Op("...").Add(rt("HydrateOption"))).Params(jen.Index().Id(name), jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("s").Dot("Hydrate").Call(jen.Id("ctx"), jen.Id("q").Dot("q"), jen.Id("opts").Op("..."))),
 	)
 	f.Comment("Subscribe sends q's result now and after every committed write to the model; a slow")
 	f.Comment("reader gets only the latest result. The channel closes when ctx ends.")

@@ -61,6 +61,11 @@ func (orderAdapter) SetUpdatedAt(r *Order, t time.Time) {
 	r.UpdatedAt = t
 }
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (orderAdapter) SetDeletedAt(r *Order, t *time.Time) {
+	r.DeletedAt = t
+}
+
 // Values returns r's column values for binding.
 func (orderAdapter) Values(r *Order) []any {
 	return []any{
@@ -196,6 +201,14 @@ var OrderFields = orderFields{
 	DeletedAt: runtime.NewNullOrderedField[OrderCond, OrderOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
 
+// WithOrderREST sets Order's REST settings: its path, how a OrderQuery becomes URL
+// parameters, and a hook for its requests.
+func WithOrderREST(m runtime.RESTModel[OrderQuery]) runtime.Option {
+	return runtime.WithREST(&orderSchema, m, func(q runtime.Query) OrderQuery {
+		return OrderQuery{q: q}
+	})
+}
+
 // OrderRepository reads and writes Order records.
 type OrderRepository struct {
 	s *runtime.Store[Order]
@@ -233,6 +246,12 @@ Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting
 */
 func (r *OrderRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Order records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...runtime.HydrateOption) ([]Order, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

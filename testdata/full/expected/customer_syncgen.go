@@ -49,6 +49,9 @@ func (customerAdapter) ID(r *Customer) string {
 // SetUpdatedAt stamps r's updatedAt field, if the model has one.
 func (customerAdapter) SetUpdatedAt(r *Customer, t time.Time) {}
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (customerAdapter) SetDeletedAt(r *Customer, t *time.Time) {}
+
 // Values returns r's column values for binding.
 func (customerAdapter) Values(r *Customer) []any {
 	return []any{
@@ -152,6 +155,14 @@ var CustomerFields = customerFields{
 	Name: runtime.NewStringField[CustomerCond, CustomerOrder, string]("name", "name", runtime.KindString),
 }
 
+// WithCustomerREST sets Customer's REST settings: its path, how a CustomerQuery becomes URL
+// parameters, and a hook for its requests.
+func WithCustomerREST(m runtime.RESTModel[CustomerQuery]) runtime.Option {
+	return runtime.WithREST(&customerSchema, m, func(q runtime.Query) CustomerQuery {
+		return CustomerQuery{q: q}
+	})
+}
+
 // CustomerRepository reads and writes Customer records.
 type CustomerRepository struct {
 	s *runtime.Store[Customer]
@@ -186,6 +197,12 @@ func (r *CustomerRepository) UpsertMany(ctx context.Context, vs []*Customer, p .
 // Delete removes the record with id; deleting an absent record is not an error.
 func (r *CustomerRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Customer records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *CustomerRepository) Hydrate(ctx context.Context, q CustomerQuery, opts ...runtime.HydrateOption) ([]Customer, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

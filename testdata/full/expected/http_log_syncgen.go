@@ -51,6 +51,9 @@ func (httpLogAdapter) ID(r *HTTPLog) string {
 // SetUpdatedAt stamps r's updatedAt field, if the model has one.
 func (httpLogAdapter) SetUpdatedAt(r *HTTPLog, t time.Time) {}
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (httpLogAdapter) SetDeletedAt(r *HTTPLog, t *time.Time) {}
+
 // Values returns r's column values for binding.
 func (httpLogAdapter) Values(r *HTTPLog) []any {
 	return []any{
@@ -161,6 +164,14 @@ var HTTPLogFields = httpLogFields{
 	URLPath: runtime.NewStringField[HTTPLogCond, HTTPLogOrder, string]("url_path", "urlPath", runtime.KindString),
 }
 
+// WithHTTPLogREST sets HTTPLog's REST settings: its path, how a HTTPLogQuery becomes URL
+// parameters, and a hook for its requests.
+func WithHTTPLogREST(m runtime.RESTModel[HTTPLogQuery]) runtime.Option {
+	return runtime.WithREST(&httpLogSchema, m, func(q runtime.Query) HTTPLogQuery {
+		return HTTPLogQuery{q: q}
+	})
+}
+
 // HTTPLogRepository reads and writes HTTPLog records.
 type HTTPLogRepository struct {
 	s *runtime.Store[HTTPLog]
@@ -195,6 +206,12 @@ func (r *HTTPLogRepository) UpsertMany(ctx context.Context, vs []*HTTPLog, p ...
 // Delete removes the record with id; deleting an absent record is not an error.
 func (r *HTTPLogRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's HTTPLog records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *HTTPLogRepository) Hydrate(ctx context.Context, q HTTPLogQuery, opts ...runtime.HydrateOption) ([]HTTPLog, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

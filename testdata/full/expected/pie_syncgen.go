@@ -67,6 +67,9 @@ func (pieAdapter) SetUpdatedAt(r *Pie, t time.Time) {
 	r.Updated = t
 }
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (pieAdapter) SetDeletedAt(r *Pie, t *time.Time) {}
+
 // Values returns r's column values for binding.
 func (pieAdapter) Values(r *Pie) []any {
 	return []any{
@@ -223,6 +226,14 @@ var PieFields = pieFields{
 	Nested:  runtime.NewNullOnlyField[PieCond]("nested", "nested", runtime.KindJSON),
 }
 
+// WithPieREST sets Pie's REST settings: its path, how a PieQuery becomes URL
+// parameters, and a hook for its requests.
+func WithPieREST(m runtime.RESTModel[PieQuery]) runtime.Option {
+	return runtime.WithREST(&pieSchema, m, func(q runtime.Query) PieQuery {
+		return PieQuery{q: q}
+	})
+}
+
 // PieRepository reads and writes Pie records.
 type PieRepository struct {
 	s *runtime.Store[Pie]
@@ -257,6 +268,12 @@ func (r *PieRepository) UpsertMany(ctx context.Context, vs []*Pie, p ...runtime.
 // Delete removes the record with id; deleting an absent record is not an error.
 func (r *PieRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Pie records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *PieRepository) Hydrate(ctx context.Context, q PieQuery, opts ...runtime.HydrateOption) ([]Pie, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

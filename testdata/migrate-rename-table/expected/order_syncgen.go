@@ -55,6 +55,9 @@ func (orderAdapter) ID(r *Order) string {
 // SetUpdatedAt stamps r's updatedAt field, if the model has one.
 func (orderAdapter) SetUpdatedAt(r *Order, t time.Time) {}
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (orderAdapter) SetDeletedAt(r *Order, t *time.Time) {}
+
 // Values returns r's column values for binding.
 func (orderAdapter) Values(r *Order) []any {
 	return []any{
@@ -179,6 +182,14 @@ var OrderFields = orderFields{
 	Legacy:     runtime.NewStringField[OrderCond, OrderOrder, string]("legacy", "legacy", runtime.KindString),
 }
 
+// WithOrderREST sets Order's REST settings: its path, how a OrderQuery becomes URL
+// parameters, and a hook for its requests.
+func WithOrderREST(m runtime.RESTModel[OrderQuery]) runtime.Option {
+	return runtime.WithREST(&orderSchema, m, func(q runtime.Query) OrderQuery {
+		return OrderQuery{q: q}
+	})
+}
+
 // OrderRepository reads and writes Order records.
 type OrderRepository struct {
 	s *runtime.Store[Order]
@@ -213,6 +224,12 @@ func (r *OrderRepository) UpsertMany(ctx context.Context, vs []*Order, p ...runt
 // Delete removes the record with id; deleting an absent record is not an error.
 func (r *OrderRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Order records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...runtime.HydrateOption) ([]Order, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

@@ -91,6 +91,11 @@ func (pizzaAdapter) SetUpdatedAt(r *Pizza, t time.Time) {
 	r.Base.UpdatedAt = t
 }
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (pizzaAdapter) SetDeletedAt(r *Pizza, t *time.Time) {
+	r.Base.DeletedAt = t
+}
+
 // Values returns r's column values for binding.
 func (pizzaAdapter) Values(r *Pizza) []any {
 	return []any{
@@ -331,6 +336,14 @@ var PizzaFields = pizzaFields{
 	Broken:    runtime.NewNullOnlyField[PizzaCond]("broken", "broken", runtime.KindJSON),
 }
 
+// WithPizzaREST sets Pizza's REST settings: its path, how a PizzaQuery becomes URL
+// parameters, and a hook for its requests.
+func WithPizzaREST(m runtime.RESTModel[PizzaQuery]) runtime.Option {
+	return runtime.WithREST(&pizzaSchema, m, func(q runtime.Query) PizzaQuery {
+		return PizzaQuery{q: q}
+	})
+}
+
 // PizzaRepository reads and writes Pizza records.
 type PizzaRepository struct {
 	s *runtime.Store[Pizza]
@@ -368,6 +381,12 @@ Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting
 */
 func (r *PizzaRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Pizza records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *PizzaRepository) Hydrate(ctx context.Context, q PizzaQuery, opts ...runtime.HydrateOption) ([]Pizza, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow

@@ -49,6 +49,9 @@ func (toppingAdapter) ID(r *Topping) string {
 // SetUpdatedAt stamps r's updatedAt field, if the model has one.
 func (toppingAdapter) SetUpdatedAt(r *Topping, t time.Time) {}
 
+// SetDeletedAt sets r's deletedAt field, if the model has one.
+func (toppingAdapter) SetDeletedAt(r *Topping, t *time.Time) {}
+
 // Values returns r's column values for binding.
 func (toppingAdapter) Values(r *Topping) []any {
 	return []any{
@@ -152,6 +155,14 @@ var ToppingFields = toppingFields{
 	PizzaID: runtime.NewStringField[ToppingCond, ToppingOrder, string]("pizza_id", "pizzaId", runtime.KindString),
 }
 
+// WithToppingREST sets Topping's REST settings: its path, how a ToppingQuery becomes URL
+// parameters, and a hook for its requests.
+func WithToppingREST(m runtime.RESTModel[ToppingQuery]) runtime.Option {
+	return runtime.WithREST(&toppingSchema, m, func(q runtime.Query) ToppingQuery {
+		return ToppingQuery{q: q}
+	})
+}
+
 // ToppingRepository reads and writes Topping records.
 type ToppingRepository struct {
 	s *runtime.Store[Topping]
@@ -186,6 +197,12 @@ func (r *ToppingRepository) UpsertMany(ctx context.Context, vs []*Topping, p ...
 // Delete removes the record with id; deleting an absent record is not an error.
 func (r *ToppingRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
+}
+
+// Hydrate brings q's Topping records from the remote into SQLite, every page, then
+// answers q locally.
+func (r *ToppingRepository) Hydrate(ctx context.Context, q ToppingQuery, opts ...runtime.HydrateOption) ([]Topping, error) {
+	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model; a slow
