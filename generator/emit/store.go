@@ -79,7 +79,7 @@ func storeDecls(f *jen.File, m *model.Model) {
 
 	f.Commentf("With%sREST sets %s's REST settings: its path, how a %s becomes URL", name, name, query)
 	f.Comment("parameters, and a hook for its requests.")
-	f.Func().Id("With"+name+"REST").Params(jen.Id("m").Add(rt("RESTModel").Types(jen.Id(query)))).Add(rt("Option")).Block(
+	f.Func().Id("With" + name + "REST").Params(jen.Id("m").Add(rt("RESTModel").Types(jen.Id(query)))).Add(rt("Option")).Block(
 		jen.Return(rt("WithREST").Call(
 			jen.Op("&").Id(lowerFirst(name)+"Schema"), jen.Id("m"),
 			jen.Func().Params(jen.Id("q").Add(rt("Query"))).Id(query).Block(jen.Return(jen.Id(query).Values(jen.Id("q").Op(":").Id("q")))),
