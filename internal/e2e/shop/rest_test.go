@@ -298,3 +298,90 @@ func TestBadBaseURL(t *testing.T) {
 		t.Fatal("NewRepository accepted an ftp base URL")
 	}
 }
+
+// TestDocumentedErrors: each failure a server can cause comes back as the README says.
+func TestDocumentedErrors(t *testing.T) {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /pizzas/missing", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	mux.HandleFunc("GET /pizzas/broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
+	mux.HandleFunc("GET /pizzas/truncated", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, `{"id":"truncated","name":"cut`)
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	})
+	mux.HandleFunc("GET /pizzas", func(w http.ResponseWriter, r *http.Request) { // 50 MiB
+		io.WriteString(w, `[{"id":"big","name":"`)
+		chunk := strings.Repeat("x", 1<<20)
+		for range 50 {
+			io.WriteString(w, chunk)
+		}
+		io.WriteString(w, `"}]`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	repo := openRepo(t, runtime.NewRESTRemote(srv.URL))
+
+	if _, err := repo.Pizzas.Get(ctx, "missing", runtime.AwaitRemote); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("404: %v", err)
+	}
+	var httpErr *runtime.HTTPError
+	if _, err := repo.Pizzas.Get(ctx, "broken", runtime.AwaitRemote); !errors.As(err, &httpErr) || httpErr.Status != 500 || !runtime.IsRetryable(err) {
+		t.Errorf("500: %v", err)
+	}
+	if _, err := repo.Pizzas.Get(ctx, "truncated", runtime.AwaitRemote); err == nil || !runtime.IsRetryable(err) || errors.As(err, &httpErr) {
+		t.Errorf("truncated body: want a retryable transport error, got %v", err)
+	}
+	if _, err := repo.Pizzas.Hydrate(ctx, shop.PizzaQuery{}); !errors.Is(err, runtime.ErrPageTooLarge) {
+		t.Errorf("50 MiB page: %v", err)
+	}
+	if n, _ := repo.Pizzas.Count(ctx, shop.PizzaQuery{}); n != 0 {
+		t.Errorf("failed reads stored %d records", n)
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // nothing listens there any more
+	repo := openRepo(t, runtime.NewRESTRemote(addr))
+	p := shop.Pizza{ID: "p", Name: "local"}
+	if err := repo.Pizzas.Upsert(ctx, &p, runtime.LocalOnly); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := repo.Pizzas.Get(ctx, "p"); err != nil || got.Name != "local" {
+		t.Fatalf("default policy, server unreachable: %+v, %v", got, err)
+	}
+	if got, err := repo.Pizzas.Find(ctx, shop.PizzaQuery{}.Where(shop.PizzaFields.Name.Eq("other"))); err != nil || len(got) != 0 {
+		t.Fatalf("default policy find, nothing local, server unreachable: %v, %v", got, err)
+	}
+	if _, err := repo.Pizzas.Find(ctx, shop.PizzaQuery{}, runtime.AwaitRemote); err == nil || !runtime.IsRetryable(err) {
+		t.Fatalf("AwaitRemote, server unreachable: %v", err)
+	}
+}
+
+func TestDefaultSettingsAndOddIDs(t *testing.T) {
+	ctx := context.Background()
+	base := testmod.JSONServer(t, "pizzas", "notes")
+	repo := openRepo(t, runtime.NewRESTRemote(base)) // no options at all
+	odd := shop.Note{ID: "a/../b?c", Text: "odd"}
+	plain := shop.Note{ID: "b", Text: "plain"}
+	for _, n := range []*shop.Note{&odd, &plain} {
+		if err := repo.Notes.Upsert(ctx, n, runtime.RequireRemote); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := serverRecord(t, base+"/notes/"+url.PathEscape(odd.ID)); got["text"] != "odd" {
+		t.Fatalf("the odd id reached %v", got)
+	}
+	if got := serverRecord(t, base+"/notes/b"); got["text"] != "plain" {
+		t.Fatalf("the odd id overwrote another record: %v", got)
+	}
+	all, err := repo.Notes.Hydrate(ctx, shop.NoteQuery{}.OrderBy(shop.NoteFields.ID.Asc()))
+	if err != nil || len(all) != 2 || all[0].ID != odd.ID {
+		t.Fatalf("hydrate: %+v, %v", all, err)
+	}
+}
