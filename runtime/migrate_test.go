@@ -101,8 +101,8 @@ func TestMigrateAppliesInOrder(t *testing.T) {
 		"example.com/app/menu 4 0004_trigger.sql",
 		"example.com/app/menu 5 0005_trigger_ok.sql",
 		"example.com/app/orders 1 0001_orders.sql",
-		"github.com/syncgen/syncgen/runtime 1 0001_init.sql",
 	}
+	want = append(want, runtimeVersions(t)...)
 	if got := versions(rows); !reflect.DeepEqual(got, want) {
 		t.Fatalf("syncgen_migrations =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -436,8 +436,8 @@ func TestMigrateNoTransactionRebuild(t *testing.T) {
 	if err := db.Reader().Select(&names, "SELECT p.name FROM orders o JOIN pizzas p ON p.id = o.pizza_id ORDER BY o.id"); err != nil || !reflect.DeepEqual(names, []string{"margherita", "marinara"}) {
 		t.Errorf("orders joined to rebuilt pizzas = %v, %v", names, err)
 	}
-	if got := versions(appliedRows(t, db)); len(got) != 4 {
-		t.Errorf("syncgen_migrations = %v, want runtime 1 and menu 1..3", got)
+	if got := versions(appliedRows(t, db)); len(got) != 3+len(runtimeVersions(t)) {
+		t.Errorf("syncgen_migrations = %v, want the runtime's and menu 1..3", got)
 	}
 	if foreignKeysOn(t, db) != 1 {
 		t.Error("foreign keys off after the rebuild")
@@ -528,8 +528,8 @@ func TestMigrateConcurrent(t *testing.T) {
 			"example.com/app/menu 2 0002_drop_legacy.sql",
 			"example.com/app/menu 3 0003_after.sql",
 			"example.com/app/menu 4 0004_more.sql",
-			"github.com/syncgen/syncgen/runtime 1 0001_init.sql",
 		}
+		want = append(want, runtimeVersions(t)...)
 		if got := versions(appliedRows(t, dbs[0])); !reflect.DeepEqual(got, want) {
 			t.Fatalf("round %d: syncgen_migrations = %v", round, got)
 		}
@@ -575,4 +575,18 @@ func TestMigrateNoTransactionRechecks(t *testing.T) {
 	if got := appliedRows(t, db); !reflect.DeepEqual(got, beforeRows) {
 		t.Errorf("syncgen_migrations changed: %v", versions(got))
 	}
+}
+
+// runtimeVersions lists the runtime's own migrations as versions() prints them.
+func runtimeVersions(t *testing.T) []string {
+	t.Helper()
+	set, err := loadMigrations(Migrations{Package: runtimePackage, FS: ownMigrations, Dir: "migrations"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range set.migrations {
+		out = append(out, fmt.Sprintf("%s %d %s", runtimePackage, m.version, m.name))
+	}
+	return out
 }

@@ -7,11 +7,6 @@ import (
 	"fmt"
 )
 
-// ErrNoOutbox is returned by a write with the OptimisticLocal policy (the default) on a
-// repository with a remote: queuing writes for the remote needs the outbox, which is not
-// built yet. Use RequireRemote to write through, or LocalOnly.
-var ErrNoOutbox = errors.New("queued writes to the remote are not supported yet: write with runtime.RequireRemote or runtime.LocalOnly")
-
 var policyNames = map[Policy]string{
 	AwaitRemoteWhenNoneExist: "AwaitRemoteWhenNoneExist", AlwaysHydrate: "AlwaysHydrate",
 	AwaitRemote: "AwaitRemote", LocalOnly: "LocalOnly", OptimisticLocal: "OptimisticLocal",
@@ -39,8 +34,13 @@ func (s *Store[T]) policy(ps []Policy, def Policy, valid ...Policy) (Policy, err
 	if !ok {
 		return p, fmt.Errorf("%s: policy %s does not apply here (use one of %v or LocalOnly)", s.s.Model, p, valid)
 	}
-	if s.repo.remote == nil || s.tx != nil {
+	switch {
+	case s.repo.remote == nil:
 		return LocalOnly, nil
+	case s.tx != nil && p == RequireRemote:
+		return p, fmt.Errorf("%s: RequireRemote does not apply inside a transaction, which the remote cannot take part in", s.s.Model)
+	case s.tx != nil && p != OptimisticLocal:
+		return LocalOnly, nil // reads in a transaction answer from it
 	}
 	return p, nil
 }
@@ -75,32 +75,23 @@ func (s *Store[T]) Get(ctx context.Context, id string, ps ...Policy) (T, error) 
 		if !errors.Is(err, ErrNotFound) {
 			return v, err
 		}
-		if ferr := s.fetch(ctx, id); ferr != nil {
+		if ferr := s.fetch(ctx, id, false); ferr != nil {
 			if !errors.Is(ferr, ErrNotFound) {
 				s.fallback("get", ferr)
 			}
 			return v, err
 		}
 	case AlwaysHydrate:
-		if ferr := s.fetch(ctx, id); ferr != nil && !errors.Is(ferr, ErrNotFound) {
+		if ferr := s.fetch(ctx, id, false); ferr != nil && !errors.Is(ferr, ErrNotFound) {
 			s.fallback("get", ferr)
 		}
 	case AwaitRemote:
-		if err := s.fetch(ctx, id); err != nil {
+		if err := s.fetch(ctx, id, false); err != nil {
 			var zero T
 			return zero, err
 		}
 	}
 	return s.getLocal(ctx, id)
-}
-
-// fetch reads one record from the remote into SQLite.
-func (s *Store[T]) fetch(ctx context.Context, id string) error {
-	raw, err := s.repo.remote.Get(ctx, s.endpoint(), id)
-	if err != nil {
-		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
-	}
-	return s.apply(ctx, []json.RawMessage{raw})
 }
 
 // Find returns the records matching q. The default policy, AwaitRemoteWhenNoneExist,
@@ -116,16 +107,16 @@ func (s *Store[T]) Find(ctx context.Context, q Query, ps ...Policy) ([]T, error)
 		if err != nil || len(local) > 0 {
 			return local, err
 		}
-		if herr := s.hydrate(ctx, q); herr != nil {
+		if herr := s.hydrate(ctx, q, false); herr != nil {
 			s.fallback("find", herr)
 			return local, nil
 		}
 	case AlwaysHydrate:
-		if herr := s.hydrate(ctx, q); herr != nil {
+		if herr := s.hydrate(ctx, q, false); herr != nil {
 			s.fallback("find", herr)
 		}
 	case AwaitRemote:
-		if err := s.hydrate(ctx, q); err != nil {
+		if err := s.hydrate(ctx, q, false); err != nil {
 			return nil, err
 		}
 	}
@@ -135,16 +126,33 @@ func (s *Store[T]) Find(ctx context.Context, q Query, ps ...Policy) ([]T, error)
 // HydrateOption configures Hydrate.
 type HydrateOption func(*hydrateOptions)
 
-type hydrateOptions struct{}
+type hydrateOptions struct{ replace bool }
+
+// Replace makes Hydrate also remove the local records that match the query and that the
+// remote no longer has: it lists every page, then, in the transaction of the last one,
+// removes the records it did not see, except those with queued writes or written after
+// the listing began, and those the remote never had. Only for a query without Limit or
+// Offset, whose listing is the whole of what it matches.
+func Replace() HydrateOption {
+	return func(o *hydrateOptions) { o.replace = true }
+}
 
 // Hydrate brings q's records from the remote into SQLite, every page, then answers q
-// locally. Without a remote it only answers locally.
-func (s *Store[T]) Hydrate(ctx context.Context, q Query, _ ...HydrateOption) ([]T, error) {
-	if s.tx != nil {
+// locally. Records with queued writes go through the model's resolver. Without a remote
+// it only answers locally.
+func (s *Store[T]) Hydrate(ctx context.Context, q Query, opts ...HydrateOption) ([]T, error) {
+	var o hydrateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case s.tx != nil:
 		return nil, fmt.Errorf("hydrate %s: not inside a transaction", s.s.Model)
+	case o.replace && q.HasWindow():
+		return nil, fmt.Errorf("hydrate %s: Replace needs a query without Limit or Offset: the remote's answer is then all it matches", s.s.Model)
 	}
 	if s.repo.remote != nil {
-		if err := s.hydrate(ctx, q); err != nil {
+		if err := s.hydrate(ctx, q, o.replace); err != nil {
 			return nil, err
 		}
 	}
@@ -152,40 +160,14 @@ func (s *Store[T]) Hydrate(ctx context.Context, q Query, _ ...HydrateOption) ([]
 }
 
 // hydrate lists q's records page by page; each page is applied in its own transaction.
-func (s *Store[T]) hydrate(ctx context.Context, q Query) error {
+func (s *Store[T]) hydrate(ctx context.Context, q Query, replace bool) error {
 	if err := s.repo.check(); err != nil {
 		return err
 	}
-	req := ListRequest{Query: q}
-	for {
-		page, err := s.repo.remote.List(ctx, s.endpoint(), req)
-		if err != nil {
-			return fmt.Errorf("hydrate %s: %w", s.s.Model, err)
-		}
-		if err := s.apply(ctx, page.Records); err != nil {
-			return fmt.Errorf("hydrate %s: %w", s.s.Model, err)
-		}
-		if page.Next == "" {
-			return nil
-		}
-		req.Page = page.Next
+	if err := s.repo.list(ctx, s, listing{query: q, sweep: replace}, nil); err != nil {
+		return fmt.Errorf("hydrate %s: %w", s.s.Model, err)
 	}
-}
-
-// apply writes records received from the remote, in one transaction: all of them or,
-// when one does not decode or fit, none. Local columns of stored records are kept.
-func (s *Store[T]) apply(ctx context.Context, raws []json.RawMessage) error {
-	if len(raws) == 0 {
-		return nil
-	}
-	vs := make([]*T, len(raws))
-	for i, raw := range raws {
-		vs[i] = new(T)
-		if err := s.a.UnmarshalRemote(raw, vs[i]); err != nil {
-			return fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err)
-		}
-	}
-	return s.write(ctx, func(tx *Tx) error { return s.exec(ctx, tx, s.sql.apply, vs) })
+	return nil
 }
 
 // Upsert writes v, stamping its updatedAt field in place. With RequireRemote the remote
@@ -205,18 +187,16 @@ func (s *Store[T]) UpsertMany(ctx context.Context, vs []*T, ps ...Policy) error 
 	if err != nil {
 		return err
 	}
-	switch p {
-	case OptimisticLocal:
-		return fmt.Errorf("upsert %s: %w", s.s.Model, ErrNoOutbox)
-	case RequireRemote:
+	if p == RequireRemote {
 		return s.putAll(ctx, vs)
 	}
-	return s.upsertLocal(ctx, vs)
+	return s.upsertLocal(ctx, vs, p == OptimisticLocal)
 }
 
 // putAll writes records to the remote one by one, then stores what it answered.
 func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 	var done []*T
+	var bases [][]byte
 	var failed error
 	for i, v := range vs {
 		if v == nil {
@@ -224,14 +204,23 @@ func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 			break
 		}
 		s.a.SetUpdatedAt(v, s.repo.clock.stamp())
-		if err := s.put(ctx, v); err != nil {
+		base, err := s.put(ctx, v)
+		if err != nil {
 			failed = err
 			break
 		}
 		done = append(done, v)
+		bases = append(bases, base)
 	}
 	if len(done) > 0 {
-		err := s.write(ctx, func(tx *Tx) error { return s.exec(ctx, tx, s.sql.replace, done) })
+		err := s.write(ctx, func(tx *Tx) error {
+			for i, v := range done {
+				if err := tx.setBase(ctx, s.s.Table, s.a.ID(v), bases[i], ""); err != nil {
+					return err
+				}
+			}
+			return s.exec(ctx, tx, s.sql.replace, done)
+		})
 		if err != nil {
 			return errors.Join(failed, fmt.Errorf("store what the remote took: %w", err))
 		}
@@ -239,31 +228,38 @@ func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 	return failed
 }
 
-// put sends one record and takes the server's answer into v.
-func (s *Store[T]) put(ctx context.Context, v *T) error {
+// put sends one record and takes the server's answer into v. It returns what the remote
+// now holds: its answer, else the body sent.
+func (s *Store[T]) put(ctx context.Context, v *T) ([]byte, error) {
 	id := s.a.ID(v)
 	if _, err := s.bind(v); err != nil { // fail before the network on what SQLite refuses
-		return fmt.Errorf("upsert %w", err)
+		return nil, fmt.Errorf("upsert %w", err)
 	}
-	body, err := s.body(ctx, v)
+	st, err := stateOf(ctx, s.repo.db.reader, s.s.Table, id)
 	if err != nil {
-		return fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
+		return nil, fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
 	}
-	answer, err := s.repo.remote.Put(ctx, s.endpoint(), Write{ID: id, Body: body})
+	body, err := s.body(v, st.base)
 	if err != nil {
-		return fmt.Errorf("upsert %s %q on remote: %w", s.s.Model, id, err)
+		return nil, fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
 	}
-	if answer != nil {
-		if err := s.a.UnmarshalRemote(answer, v); err != nil {
-			return fmt.Errorf("upsert %s %q: decode answer: %w: %w", s.s.Model, id, ErrMalformedResponse, err)
-		}
+	answer, err := s.repo.remote.Put(ctx, s.endpoint(), Write{ID: id, Body: body, Version: st.version})
+	if err != nil {
+		return nil, fmt.Errorf("upsert %s %q on remote: %w", s.s.Model, id, err)
 	}
-	return nil
+	if answer == nil {
+		return body, nil
+	}
+	if err := s.a.UnmarshalRemote(answer, v); err != nil {
+		return nil, fmt.Errorf("upsert %s %q: decode answer: %w: %w", s.s.Model, id, ErrMalformedResponse, err)
+	}
+	return answer, nil
 }
 
 // body encodes v for the remote. A readonly field is never changed by the client: it
-// carries the value stored from the server, or is left out for a record not stored yet.
-func (s *Store[T]) body(ctx context.Context, v *T) (json.RawMessage, error) {
+// carries the value in base, the record as the remote last sent it, or is left out when
+// there is none.
+func (s *Store[T]) body(v *T, base []byte) (json.RawMessage, error) {
 	data, err := s.a.MarshalRemote(v)
 	if err != nil || !s.sql.readonly {
 		return data, err
@@ -273,16 +269,10 @@ func (s *Store[T]) body(ctx context.Context, v *T) (json.RawMessage, error) {
 		return nil, err
 	}
 	var stored map[string]json.RawMessage
-	if old, err := s.getStored(ctx, s.a.ID(v)); err == nil {
-		b, err := s.a.MarshalRemote(&old)
-		if err != nil {
-			return nil, err
+	if base != nil {
+		if err := json.Unmarshal(base, &stored); err != nil {
+			return nil, fmt.Errorf("read the record the remote last sent: %w", err)
 		}
-		if err := json.Unmarshal(b, &stored); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
 	}
 	for _, c := range s.s.Columns {
 		if !c.ReadOnly || c.JSON == "" {
@@ -297,31 +287,6 @@ func (s *Store[T]) body(ctx context.Context, v *T) (json.RawMessage, error) {
 	return json.Marshal(fields)
 }
 
-// getStored reads a record whether or not it is a tombstone.
-func (s *Store[T]) getStored(ctx context.Context, id string) (T, error) {
-	var v T
-	db, err := s.reader()
-	if err != nil {
-		return v, err
-	}
-	query := "SELECT " + s.sql.columns + " FROM " + quoteIdent(s.s.Table) + " WHERE " + s.sql.idCol + " = ?"
-	rows, err := db.QueryContext(ctx, query, id)
-	if err != nil {
-		return v, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return v, err
-		}
-		return v, ErrNotFound
-	}
-	if err := rows.Scan(s.a.Pointers(&v)...); err != nil {
-		return v, err
-	}
-	return v, rows.Close()
-}
-
 // Delete removes the record with id; deleting an absent record is not an error. A model
 // with deletedAt keeps it as a tombstone, and with RequireRemote sends the tombstone as a
 // write; other models send a DELETE.
@@ -330,24 +295,35 @@ func (s *Store[T]) Delete(ctx context.Context, id string, ps ...Policy) error {
 	if err != nil {
 		return err
 	}
-	switch p {
-	case OptimisticLocal:
-		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, ErrNoOutbox)
-	case RequireRemote:
-		if s.sql.deleted != nil {
-			v, err := s.getStored(ctx, id)
-			if err == nil {
-				now := s.repo.clock.stamp()
-				s.a.SetDeletedAt(&v, &now)
-				return s.putAll(ctx, []*T{&v})
-			}
-			if !errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
-			}
-		}
-		if err := s.repo.remote.Delete(ctx, s.endpoint(), Write{ID: id}); err != nil {
-			return fmt.Errorf("delete %s %q on remote: %w", s.s.Model, id, err)
+	if p == RequireRemote {
+		if err := s.deleteRemote(ctx, id); err != nil {
+			return err
 		}
 	}
-	return s.deleteLocal(ctx, id)
+	return s.write(ctx, func(tx *Tx) error {
+		if err := s.deleteTx(ctx, tx, id, p == OptimisticLocal); err != nil || p != RequireRemote || s.sql.deleted != nil {
+			return err
+		}
+		return tx.setBase(ctx, s.s.Table, id, nil, "") // a tombstone's write set it already
+	})
+}
+
+// deleteRemote deletes a record on the remote: with a DELETE, or for a model with
+// deletedAt by writing its tombstone, which is then stored.
+func (s *Store[T]) deleteRemote(ctx context.Context, id string) error {
+	if s.sql.deleted != nil {
+		v, err := s.stored(ctx, s.repo.db.reader, id)
+		if err != nil {
+			return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+		}
+		if v != nil {
+			now := s.repo.clock.stamp()
+			s.a.SetDeletedAt(v, &now)
+			return s.putAll(ctx, []*T{v})
+		}
+	}
+	if err := s.repo.remote.Delete(ctx, s.endpoint(), Write{ID: id}); err != nil {
+		return fmt.Errorf("delete %s %q on remote: %w", s.s.Model, id, err)
+	}
+	return nil
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,8 +42,11 @@ type Option func(*repoOptions)
 
 type repoOptions struct {
 	now       func() time.Time
+	rand      *rand.Rand
 	log       *slog.Logger
 	endpoints map[string]*Endpoint // by model name, from the typed REST options
+	resolvers map[string]any       // by model name: Resolver[T], from the typed options
+	sync      syncOptions
 }
 
 // WithLogger sets where the repository logs (default: slog.Default()).
@@ -73,9 +78,17 @@ func WithREST[Q any](s *Schema, m RESTModel[Q], wrap func(Query) Q) Option {
 	}
 }
 
-// WithClock replaces time.Now for the repository's stamps (tests and simulations).
+// WithClock replaces time.Now for the repository's stamps, backoff and sync state (tests
+// and simulations).
 func WithClock(now func() time.Time) Option {
 	return func(o *repoOptions) { o.now = now }
+}
+
+// WithRand sets the random source of the backoff's jitter (tests and simulations). With
+// WithClock, WithRand, WithPushLimit(1) and a remote whose HTTP client is the caller's,
+// Sync is deterministic.
+func WithRand(r *rand.Rand) Option {
+	return func(o *repoOptions) { o.rand = r }
 }
 
 // Package is what generated code tells the runtime about its package.
@@ -94,12 +107,27 @@ type Repo struct {
 	endpoints map[string]*Endpoint // by model name
 	log       *slog.Logger
 
+	resolvers map[string]any // by model name
+	sync      syncOptions
+	models    []syncModel // in the package's order
+	byTable   map[string]syncModel
+	byModel   map[string]syncModel
+
 	ctx    context.Context // ends at Close: background work and subscriptions
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	closed   bool
-	watchers map[string]map[chan struct{}]struct{} // table → subscribers' wake-up channels
+	syncMu  sync.Mutex // one sync round at a time
+	running atomic.Bool
+	kick    chan struct{} // a commit queued writes: Run pushes
+
+	mu          sync.Mutex
+	rand        *rand.Rand
+	closed      bool
+	client      string
+	watchers    map[string]map[chan struct{}]struct{} // table → subscribers' wake-up channels
+	subscribers map[chan Event]struct{}
+	notify      chan struct{} // closed and replaced when the outbox or the status changes
+	status      Status
 }
 
 // NewRepo makes the core of a generated repository over db.
@@ -112,7 +140,8 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 			return nil, fmt.Errorf("new repository %s: %w", pkg.Path, err)
 		}
 	}
-	o := repoOptions{now: time.Now, log: slog.Default(), endpoints: map[string]*Endpoint{}}
+	o := repoOptions{now: time.Now, log: slog.Default(), endpoints: map[string]*Endpoint{},
+		resolvers: map[string]any{}, sync: defaultSyncOptions}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -127,13 +156,28 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 		}
 		endpoints[s.Model] = e
 	}
+	if o.rand == nil {
+		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Repo{
-		db: db, pkg: pkg, clock: &clock{now: o.now},
-		remote: remote, endpoints: endpoints, log: o.log,
+		db: db, pkg: pkg, clock: &clock{now: o.now, skew: o.sync.skew},
+		remote: remote, endpoints: endpoints, resolvers: o.resolvers, log: o.log,
+		sync: o.sync, rand: o.rand,
+		byTable: map[string]syncModel{}, byModel: map[string]syncModel{},
 		ctx: ctx, cancel: cancel,
-		watchers: map[string]map[chan struct{}]struct{}{},
+		watchers:    map[string]map[chan struct{}]struct{}{},
+		subscribers: map[chan Event]struct{}{},
+		kick:        make(chan struct{}, 1),
+		notify:      make(chan struct{}),
 	}, nil
+}
+
+// register adds a model's store; NewStore calls it.
+func (r *Repo) register(m syncModel) {
+	r.models = append(r.models, m)
+	r.byTable[m.schema().Table] = m
+	r.byModel[m.schema().Model] = m
 }
 
 func (r *Repo) check() error {
@@ -160,6 +204,7 @@ func (r *Repo) Close() error {
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
+	r.broadcast()
 	return nil
 }
 
@@ -195,10 +240,12 @@ func (r *Repo) changed(tables map[string]bool) {
 }
 
 // clock stamps updatedAt: microseconds (what PostgreSQL keeps), strictly increasing per
-// repository.
+// repository, and never behind the newest stamp seen from the remote, unless that one is
+// more than skew ahead of the local clock.
 type clock struct {
 	mu   sync.Mutex
 	now  func() time.Time
+	skew time.Duration
 	last time.Time
 }
 
@@ -211,4 +258,32 @@ func (c *clock) stamp() time.Time {
 	}
 	c.last = t
 	return t
+}
+
+// observe moves the clock up to a stamp seen from the remote, capped at the local clock
+// plus the skew: one device with a wrong clock cannot drag the others into the future.
+func (c *clock) observe(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t = t.UTC().Truncate(time.Microsecond)
+	if limit := c.now().UTC().Add(c.skew); t.After(limit) {
+		t = limit
+	}
+	if t.After(c.last) {
+		c.last = t
+	}
+}
+
+// wall is the local clock, unstamped: for backoff and the sync bookkeeping.
+func (c *clock) wall() time.Time { return c.now().UTC() }
+
+// wallString is wall in the stored form, which sorts as time.
+func (c *clock) wallString() string { return formatWall(c.wall()) }
+
+func formatWall(t time.Time) string {
+	s, err := FormatTime(t)
+	if err != nil { // a clock outside years 0000-9999
+		return t.UTC().Format(TimeLayout)
+	}
+	return s
 }

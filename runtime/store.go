@@ -33,6 +33,9 @@ type Adapter[T any] interface {
 	SetUpdatedAt(*T, time.Time)
 	// SetDeletedAt sets the deletedAt field; a no-op for a model without one.
 	SetDeletedAt(*T, *time.Time)
+	// Stamps returns the updatedAt and deletedAt fields: the zero time and nil for a
+	// model without them.
+	Stamps(*T) (updatedAt time.Time, deletedAt *time.Time)
 	// MarshalRemote encodes the fields that travel to the remote.
 	MarshalRemote(*T) ([]byte, error)
 	// UnmarshalRemote decodes a record from the remote, leaving local fields as they are.
@@ -110,7 +113,9 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 	t.apply = upsert(func(c *Column) bool { return c.Local })
 	t.replace = upsert(func(*Column) bool { return false })
 	t.deleteSQL = "DELETE FROM " + table + " WHERE " + t.idCol + " = ?"
-	return &Store[T]{repo: r, a: a, s: s, sql: t}
+	st := &Store[T]{repo: r, a: a, s: s, sql: t}
+	r.register(st)
+	return st
 }
 
 // InTx returns a view of the store that runs in tx.
@@ -241,14 +246,10 @@ func (s *Store[T]) write(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
-// upsertLocal writes records in one transaction, stamping each updatedAt in place.
-func (s *Store[T]) upsertLocal(ctx context.Context, vs []*T) error {
-	return s.write(ctx, func(tx *Tx) error {
-		for _, v := range vs {
-			s.a.SetUpdatedAt(v, s.repo.clock.stamp())
-		}
-		return s.exec(ctx, tx, s.sql.upsert, vs)
-	})
+// upsertLocal writes records in one transaction, stamping each updatedAt in place, and
+// queues them for the remote when queue is set.
+func (s *Store[T]) upsertLocal(ctx context.Context, vs []*T, queue bool) error {
+	return s.write(ctx, func(tx *Tx) error { return s.writeTx(ctx, tx, vs, queue) })
 }
 
 // exec runs one of the table's upserts for each record, prepared once.
@@ -279,22 +280,6 @@ func (s *Store[T]) exec(ctx context.Context, tx *Tx, query string, vs []*T) erro
 		}
 	}
 	return nil
-}
-
-// deleteLocal removes the record with id: a model with deletedAt keeps it as a tombstone.
-func (s *Store[T]) deleteLocal(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *Tx) error {
-		var err error
-		if d := s.sql.deleted; d != nil {
-			err = s.tombstone(ctx, tx, id, d)
-		} else {
-			_, err = tx.tx.ExecContext(ctx, s.sql.deleteSQL, id)
-		}
-		if err != nil {
-			return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
-		}
-		return nil
-	})
 }
 
 func (s *Store[T]) tombstone(ctx context.Context, tx *Tx, id string, deleted *Column) error {
@@ -351,10 +336,17 @@ type Tx struct {
 	repo    *Repo
 	tx      *sqlx.Tx
 	touched map[string]bool
+	queued  bool    // the transaction queued writes for the remote
+	events  []Event // published after the commit
 	done    bool
 }
 
 func (t *Tx) touch(table string) { t.touched[table] = true }
+
+func (t *Tx) event(e Event) {
+	e.At = t.repo.clock.wall()
+	t.events = append(t.events, e)
+}
 
 func (t *Tx) check() error {
 	if t.done {
@@ -366,6 +358,11 @@ func (t *Tx) check() error {
 // Tx runs fn in one transaction on the writer. fn's error rolls everything back. Use only
 // the Tx inside fn: the repository's own methods would wait for the writer fn holds.
 func (r *Repo) Tx(ctx context.Context, fn func(*Tx) error) error {
+	return r.tx(ctx, nil, fn)
+}
+
+// tx is Tx adding the transaction's events to rep after the commit.
+func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) error {
 	if err := r.check(); err != nil {
 		return err
 	}
@@ -389,6 +386,14 @@ func (r *Repo) Tx(ctx context.Context, fn func(*Tx) error) error {
 	}
 	committed = true
 	r.changed(tx.touched)
+	r.publish(rep, tx.events)
+	if tx.queued {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		r.broadcast()
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
-// GeneratedCodeVersion1 is referenced by generated code (`const _ = runtime.GeneratedCodeVersion1`):
-// a runtime that can no longer serve code written for API version 1 drops it, and the
+// GeneratedCodeVersion2 is referenced by generated code (`const _ = runtime.GeneratedCodeVersion2`):
+// a runtime that can no longer serve code written for API version 2 drops it, and the
 // generated code then fails to compile with this name in the error, rather than misbehave.
-const GeneratedCodeVersion1 = 1
+// Version 2 added the adapter's Stamps and the repository's sync methods.
+const GeneratedCodeVersion2 = 2

@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // itemFieldsChanged_RerunGoGenerate stops the build when Item's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -68,6 +68,12 @@ func (itemAdapter) SetUpdatedAt(r *Item, t time.Time) {
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (itemAdapter) SetDeletedAt(r *Item, t *time.Time) {
 	r.DeletedAt = t
+}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (itemAdapter) Stamps(r *Item) (time.Time, *time.Time) {
+	return r.UpdatedAt, r.DeletedAt
 }
 
 // Values returns r's column values for binding.
@@ -228,6 +234,14 @@ func WithItemREST(m runtime.RESTModel[ItemQuery]) runtime.Option {
 	return runtime.WithREST(&itemSchema, m, func(q runtime.Query) ItemQuery {
 		return ItemQuery{q: q}
 	})
+}
+
+// WithItemResolver sets the resolver of Item conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithItemResolver(f runtime.Resolver[Item]) runtime.Option {
+	return runtime.WithResolver(&itemSchema, f)
 }
 
 // ItemRepository reads and writes Item records.

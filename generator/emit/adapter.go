@@ -13,7 +13,7 @@ func modelFile(f *jen.File, m *model.Model) {
 	guard := lower + "FieldsChanged_RerunGoGenerate"
 
 	f.Comment("Generated for runtime API version 1.")
-	f.Const().Id("_").Op("=").Qual(runtimePkg, "GeneratedCodeVersion1")
+	f.Const().Id("_").Op("=").Qual(runtimePkg, "GeneratedCodeVersion2")
 	f.Line()
 	f.Commentf("%s stops the build when %s's fields (names, types", guard, m.Name)
 	f.Comment("or order) changed since syncgen ran: run go generate.")
@@ -65,6 +65,19 @@ func modelFile(f *jen.File, m *model.Model) {
 		if d := m.DeletedAt(); d != nil {
 			g.Add(sel(d)).Op("=").Id("t")
 		}
+	})
+	f.Line()
+	f.Comment("Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for")
+	f.Comment("a model without them.")
+	f.Func().Params(recv.Clone()).Id("Stamps").Params(jen.Id("r").Op("*").Id(m.Name)).Params(jen.Qual("time", "Time"), jen.Op("*").Qual("time", "Time")).BlockFunc(func(g *jen.Group) {
+		updated, deleted := jen.Qual("time", "Time").Values(), jen.Nil()
+		if u := m.UpdatedAt(); u != nil {
+			updated = sel(u)
+		}
+		if d := m.DeletedAt(); d != nil {
+			deleted = sel(d)
+		}
+		g.Return(updated, deleted)
 	})
 	f.Line()
 	f.Comment("Values returns r's column values for binding.")

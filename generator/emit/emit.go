@@ -22,6 +22,9 @@ const BuildTag = "//go:build !syncgen"
 
 const runtimePkg = "github.com/syncgen/syncgen/runtime"
 
+// rt names an identifier of the runtime package.
+func rt(name string) *jen.Statement { return jen.Qual(runtimePkg, name) }
+
 // Options are the CLI switches that change what is emitted.
 type Options struct {
 	Server bool

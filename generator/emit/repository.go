@@ -105,8 +105,61 @@ func repositoryFile(f *jen.File, p *model.Package) {
 		jen.Return(jen.Id("r").Dot("core").Dot("Migrate").Call(jen.Id("ctx"))),
 	)
 	f.Line()
-	f.Comment("Close ends the repository's background work. It does not close the DB.")
+	syncMethods(f)
+	f.Comment("Close ends the repository's background work and subscriptions, and makes Run")
+	f.Comment("return. It does not close the DB.")
 	f.Func().Params(jen.Id("r").Op("*").Id("Repository")).Id("Close").Params().Error().Block(
 		jen.Return(jen.Id("r").Dot("core").Dot("Close").Call()),
 	)
+}
+
+// syncMethods emits the Repository's sync methods: one-line delegations to runtime.Repo,
+// which documents them in full.
+func syncMethods(f *jen.File) {
+	ctx := func() *jen.Statement { return jen.Id("ctx").Qual("context", "Context") }
+	seqs := func() *jen.Statement { return jen.Id("seq").Op("...").Int64() }
+	methods := []struct {
+		doc     []string
+		name    string
+		params  []jen.Code
+		args    []jen.Code
+		results []jen.Code
+	}{
+		{[]string{
+			"Sync runs one sync round now: it pushes every queued write, without waiting out",
+			"backoff (a server's Retry-After is still honoured), then pulls every model.",
+		}, "Sync", []jen.Code{ctx()}, []jen.Code{jen.Id("ctx")}, []jen.Code{rt("SyncReport"), jen.Error()}},
+		{[]string{
+			"Run keeps syncing until ctx ends or the repository closes: on an interval, after",
+			"local writes, and with backoff after failures.",
+		}, "Run", []jen.Code{ctx()}, []jen.Code{jen.Id("ctx")}, []jen.Code{jen.Error()}},
+		{[]string{"Status reports the outbox and the last sync round."},
+			"Status", nil, nil, []jen.Code{rt("Status")}},
+		{[]string{
+			"Events delivers sync events until ctx ends; a subscriber that falls behind loses the",
+			"oldest.",
+		}, "Events", []jen.Code{ctx()}, []jen.Code{jen.Id("ctx")}, []jen.Code{jen.Op("<-").Chan().Add(rt("Event"))}},
+		{[]string{"WaitIdle waits until every queued write has been pushed or dead-lettered."},
+			"WaitIdle", []jen.Code{ctx()}, []jen.Code{jen.Id("ctx")}, []jen.Code{jen.Error()}},
+		{[]string{"DeadLetters lists the writes the server rejected, oldest first."},
+			"DeadLetters", []jen.Code{ctx()}, []jen.Code{jen.Id("ctx")}, []jen.Code{jen.Index().Add(rt("DeadLetter")), jen.Error()}},
+		{[]string{
+			"Retry queues dead letters again (all of them when no seq is given), as new writes of",
+			"their records' current local state.",
+		}, "Retry", []jen.Code{ctx(), seqs()}, []jen.Code{jen.Id("ctx"), jen.Id("seq").Op("...")}, []jen.Code{jen.Error()}},
+		{[]string{
+			"Discard drops dead letters (all of them when no seq is given) and the writes queued",
+			"behind them, reverts their records to the version the remote last acknowledged, and",
+			"pulls them.",
+		}, "Discard", []jen.Code{ctx(), seqs()}, []jen.Code{jen.Id("ctx"), jen.Id("seq").Op("...")}, []jen.Code{jen.Error()}},
+	}
+	for _, m := range methods {
+		for _, line := range m.doc {
+			f.Comment(line)
+		}
+		f.Func().Params(jen.Id("r").Op("*").Id("Repository")).Id(m.name).Params(m.params...).Params(m.results...).Block(
+			jen.Return(jen.Id("r").Dot("core").Dot(m.name).Call(m.args...)),
+		)
+		f.Line()
+	}
 }

@@ -12,7 +12,6 @@ import (
 func storeDecls(f *jen.File, m *model.Model) {
 	name := m.Name
 	cond, order, query := name+"Cond", name+"Order", name+"Query"
-	rt := func(s string) *jen.Statement { return jen.Qual(runtimePkg, s) }
 
 	f.Commentf("%s is a condition on %s records; build them from %sFields.", cond, name, name)
 	f.Type().Id(cond).Add(rt("Cond"))
@@ -84,6 +83,15 @@ func storeDecls(f *jen.File, m *model.Model) {
 			jen.Op("&").Id(lowerFirst(name)+"Schema"), jen.Id("m"),
 			jen.Func().Params(jen.Id("q").Add(rt("Query"))).Id(query).Block(jen.Return(jen.Id(query).Values(jen.Id("q").Op(":").Id("q")))),
 		)),
+	)
+	f.Line()
+
+	f.Commentf("With%sResolver sets the resolver of %s conflicts: what happens when a record with", name, name)
+	f.Comment("pending local writes changed on the remote too (default: runtime.LastWriterWins for a")
+	f.Comment("model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction")
+	f.Comment("and must not use the repository.")
+	f.Func().Id("With" + name + "Resolver").Params(jen.Id("f").Add(rt("Resolver").Types(jen.Id(name)))).Add(rt("Option")).Block(
+		jen.Return(rt("WithResolver").Call(jen.Op("&").Id(lowerFirst(name)+"Schema"), jen.Id("f"))),
 	)
 	f.Line()
 

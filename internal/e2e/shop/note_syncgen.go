@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // noteFieldsChanged_RerunGoGenerate stops the build when Note's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -51,6 +51,12 @@ func (noteAdapter) SetUpdatedAt(r *Note, t time.Time) {}
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (noteAdapter) SetDeletedAt(r *Note, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (noteAdapter) Stamps(r *Note) (time.Time, *time.Time) {
+	return time.Time{}, nil
+}
 
 // Values returns r's column values for binding.
 func (noteAdapter) Values(r *Note) []any {
@@ -161,6 +167,14 @@ func WithNoteREST(m runtime.RESTModel[NoteQuery]) runtime.Option {
 	return runtime.WithREST(&noteSchema, m, func(q runtime.Query) NoteQuery {
 		return NoteQuery{q: q}
 	})
+}
+
+// WithNoteResolver sets the resolver of Note conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithNoteResolver(f runtime.Resolver[Note]) runtime.Option {
+	return runtime.WithResolver(&noteSchema, f)
 }
 
 // NoteRepository reads and writes Note records.

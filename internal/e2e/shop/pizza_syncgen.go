@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // pizzaFieldsChanged_RerunGoGenerate stops the build when Pizza's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -64,6 +64,12 @@ func (pizzaAdapter) SetUpdatedAt(r *Pizza, t time.Time) {
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (pizzaAdapter) SetDeletedAt(r *Pizza, t *time.Time) {
 	r.DeletedAt = t
+}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (pizzaAdapter) Stamps(r *Pizza) (time.Time, *time.Time) {
+	return r.UpdatedAt, r.DeletedAt
 }
 
 // Values returns r's column values for binding.
@@ -207,6 +213,14 @@ func WithPizzaREST(m runtime.RESTModel[PizzaQuery]) runtime.Option {
 	return runtime.WithREST(&pizzaSchema, m, func(q runtime.Query) PizzaQuery {
 		return PizzaQuery{q: q}
 	})
+}
+
+// WithPizzaResolver sets the resolver of Pizza conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithPizzaResolver(f runtime.Resolver[Pizza]) runtime.Option {
+	return runtime.WithResolver(&pizzaSchema, f)
 }
 
 // PizzaRepository reads and writes Pizza records.

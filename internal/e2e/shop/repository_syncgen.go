@@ -82,7 +82,54 @@ func (r *Repository) Migrate(ctx context.Context) error {
 	return r.core.Migrate(ctx)
 }
 
-// Close ends the repository's background work. It does not close the DB.
+// Sync runs one sync round now: it pushes every queued write, without waiting out
+// backoff (a server's Retry-After is still honoured), then pulls every model.
+func (r *Repository) Sync(ctx context.Context) (runtime.SyncReport, error) {
+	return r.core.Sync(ctx)
+}
+
+// Run keeps syncing until ctx ends or the repository closes: on an interval, after
+// local writes, and with backoff after failures.
+func (r *Repository) Run(ctx context.Context) error {
+	return r.core.Run(ctx)
+}
+
+// Status reports the outbox and the last sync round.
+func (r *Repository) Status() runtime.Status {
+	return r.core.Status()
+}
+
+// Events delivers sync events until ctx ends; a subscriber that falls behind loses the
+// oldest.
+func (r *Repository) Events(ctx context.Context) <-chan runtime.Event {
+	return r.core.Events(ctx)
+}
+
+// WaitIdle waits until every queued write has been pushed or dead-lettered.
+func (r *Repository) WaitIdle(ctx context.Context) error {
+	return r.core.WaitIdle(ctx)
+}
+
+// DeadLetters lists the writes the server rejected, oldest first.
+func (r *Repository) DeadLetters(ctx context.Context) ([]runtime.DeadLetter, error) {
+	return r.core.DeadLetters(ctx)
+}
+
+// Retry queues dead letters again (all of them when no seq is given), as new writes of
+// their records' current local state.
+func (r *Repository) Retry(ctx context.Context, seq ...int64) error {
+	return r.core.Retry(ctx, seq...)
+}
+
+// Discard drops dead letters (all of them when no seq is given) and the writes queued
+// behind them, reverts their records to the version the remote last acknowledged, and
+// pulls them.
+func (r *Repository) Discard(ctx context.Context, seq ...int64) error {
+	return r.core.Discard(ctx, seq...)
+}
+
+// Close ends the repository's background work and subscriptions, and makes Run
+// return. It does not close the DB.
 func (r *Repository) Close() error {
 	return r.core.Close()
 }

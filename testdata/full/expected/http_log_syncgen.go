@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // httpLogFieldsChanged_RerunGoGenerate stops the build when HTTPLog's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -53,6 +53,12 @@ func (httpLogAdapter) SetUpdatedAt(r *HTTPLog, t time.Time) {}
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (httpLogAdapter) SetDeletedAt(r *HTTPLog, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (httpLogAdapter) Stamps(r *HTTPLog) (time.Time, *time.Time) {
+	return time.Time{}, nil
+}
 
 // Values returns r's column values for binding.
 func (httpLogAdapter) Values(r *HTTPLog) []any {
@@ -170,6 +176,14 @@ func WithHTTPLogREST(m runtime.RESTModel[HTTPLogQuery]) runtime.Option {
 	return runtime.WithREST(&httpLogSchema, m, func(q runtime.Query) HTTPLogQuery {
 		return HTTPLogQuery{q: q}
 	})
+}
+
+// WithHTTPLogResolver sets the resolver of HTTPLog conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithHTTPLogResolver(f runtime.Resolver[HTTPLog]) runtime.Option {
+	return runtime.WithResolver(&httpLogSchema, f)
 }
 
 // HTTPLogRepository reads and writes HTTPLog records.

@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // pieFieldsChanged_RerunGoGenerate stops the build when Pie's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -69,6 +69,12 @@ func (pieAdapter) SetUpdatedAt(r *Pie, t time.Time) {
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (pieAdapter) SetDeletedAt(r *Pie, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (pieAdapter) Stamps(r *Pie) (time.Time, *time.Time) {
+	return r.Updated, nil
+}
 
 // Values returns r's column values for binding.
 func (pieAdapter) Values(r *Pie) []any {
@@ -232,6 +238,14 @@ func WithPieREST(m runtime.RESTModel[PieQuery]) runtime.Option {
 	return runtime.WithREST(&pieSchema, m, func(q runtime.Query) PieQuery {
 		return PieQuery{q: q}
 	})
+}
+
+// WithPieResolver sets the resolver of Pie conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithPieResolver(f runtime.Resolver[Pie]) runtime.Option {
+	return runtime.WithResolver(&pieSchema, f)
 }
 
 // PieRepository reads and writes Pie records.

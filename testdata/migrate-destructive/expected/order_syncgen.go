@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // orderFieldsChanged_RerunGoGenerate stops the build when Order's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -57,6 +57,12 @@ func (orderAdapter) SetUpdatedAt(r *Order, t time.Time) {}
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (orderAdapter) SetDeletedAt(r *Order, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (orderAdapter) Stamps(r *Order) (time.Time, *time.Time) {
+	return time.Time{}, nil
+}
 
 // Values returns r's column values for binding.
 func (orderAdapter) Values(r *Order) []any {
@@ -188,6 +194,14 @@ func WithOrderREST(m runtime.RESTModel[OrderQuery]) runtime.Option {
 	return runtime.WithREST(&orderSchema, m, func(q runtime.Query) OrderQuery {
 		return OrderQuery{q: q}
 	})
+}
+
+// WithOrderResolver sets the resolver of Order conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithOrderResolver(f runtime.Resolver[Order]) runtime.Option {
+	return runtime.WithResolver(&orderSchema, f)
 }
 
 // OrderRepository reads and writes Order records.

@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // customerFieldsChanged_RerunGoGenerate stops the build when Customer's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -53,6 +53,12 @@ func (customerAdapter) SetUpdatedAt(r *Customer, t time.Time) {}
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (customerAdapter) SetDeletedAt(r *Customer, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (customerAdapter) Stamps(r *Customer) (time.Time, *time.Time) {
+	return time.Time{}, nil
+}
 
 // Values returns r's column values for binding.
 func (customerAdapter) Values(r *Customer) []any {
@@ -170,6 +176,14 @@ func WithCustomerREST(m runtime.RESTModel[CustomerQuery]) runtime.Option {
 	return runtime.WithREST(&customerSchema, m, func(q runtime.Query) CustomerQuery {
 		return CustomerQuery{q: q}
 	})
+}
+
+// WithCustomerResolver sets the resolver of Customer conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithCustomerResolver(f runtime.Resolver[Customer]) runtime.Option {
+	return runtime.WithResolver(&customerSchema, f)
 }
 
 // CustomerRepository reads and writes Customer records.

@@ -11,7 +11,7 @@ import (
 )
 
 // Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion1
+const _ = runtime.GeneratedCodeVersion2
 
 // toppingFieldsChanged_RerunGoGenerate stops the build when Topping's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -51,6 +51,12 @@ func (toppingAdapter) SetUpdatedAt(r *Topping, t time.Time) {}
 
 // SetDeletedAt sets r's deletedAt field, if the model has one.
 func (toppingAdapter) SetDeletedAt(r *Topping, t *time.Time) {}
+
+// Stamps returns r's updatedAt and deletedAt fields: the zero time and nil for
+// a model without them.
+func (toppingAdapter) Stamps(r *Topping) (time.Time, *time.Time) {
+	return time.Time{}, nil
+}
 
 // Values returns r's column values for binding.
 func (toppingAdapter) Values(r *Topping) []any {
@@ -161,6 +167,14 @@ func WithToppingREST(m runtime.RESTModel[ToppingQuery]) runtime.Option {
 	return runtime.WithREST(&toppingSchema, m, func(q runtime.Query) ToppingQuery {
 		return ToppingQuery{q: q}
 	})
+}
+
+// WithToppingResolver sets the resolver of Topping conflicts: what happens when a record with
+// pending local writes changed on the remote too (default: runtime.LastWriterWins for a
+// model with updatedAt, else runtime.RemoteWins). It runs inside the pull's transaction
+// and must not use the repository.
+func WithToppingResolver(f runtime.Resolver[Topping]) runtime.Option {
+	return runtime.WithResolver(&toppingSchema, f)
 }
 
 // ToppingRepository reads and writes Topping records.

@@ -1,0 +1,113 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Conflict is a record that changed on the remote while it had local writes not yet
+// acknowledged. Local, Remote and Base are nil when that version is absent: never
+// written, or deleted in a model without deletedAt (a model with deletedAt shows its
+// deletes as records with DeletedAt set).
+type Conflict[T any] struct {
+	Model string // the model's Go name
+	ID    string
+	// Local is the record as stored locally, with its pending writes.
+	Local *T
+	// Remote is the record the remote holds now.
+	Remote *T
+	// Base is the version the remote last acknowledged or sent before the local writes.
+	Base *T
+	// RemoteLater reports whether Remote wins the order of last-writer-wins:
+	// (updatedAt, canonical JSON), a delete ordered by its time. Always true for a model
+	// without updatedAt.
+	RemoteLater bool
+}
+
+// Action is what a Resolution does.
+type Action int
+
+const (
+	// KeepLocal keeps the local record; its pending writes go on to the remote.
+	KeepLocal Action = iota
+	// TakeRemote stores the remote record and drops the pending writes, which are
+	// reported as overruled.
+	TakeRemote
+	// WriteMerged stores Resolution.Merged as a new local write, pushed like any other.
+	WriteMerged
+	// DeleteRecord deletes the record locally, a write pushed like any other.
+	DeleteRecord
+)
+
+// Resolution is a resolver's decision.
+type Resolution[T any] struct {
+	Action Action
+	Merged *T // the record to write, for WriteMerged
+}
+
+// Resolver decides a conflict; generated code takes one per model (WithPizzaResolver). An
+// error stops the pull of the page holding the record; nothing of it is applied, and the
+// next sync asks again. It runs inside the pull's transaction and must not use the
+// repository.
+type Resolver[T any] func(context.Context, Conflict[T]) (Resolution[T], error)
+
+// LastWriterWins keeps whichever of local and remote wins the order (updatedAt, canonical
+// JSON): the default for a model with updatedAt.
+func LastWriterWins[T any](_ context.Context, c Conflict[T]) (Resolution[T], error) {
+	if c.RemoteLater {
+		return Resolution[T]{Action: TakeRemote}, nil
+	}
+	return Resolution[T]{Action: KeepLocal}, nil
+}
+
+// RemoteWins always takes the remote record: the default for a model without updatedAt,
+// whose remote is the single source of truth.
+func RemoteWins[T any](context.Context, Conflict[T]) (Resolution[T], error) {
+	return Resolution[T]{Action: TakeRemote}, nil
+}
+
+// LocalWins always keeps the local record. When the remote's is later, the local record is
+// written again with a new stamp, so that every replica orders it after the remote's.
+func LocalWins[T any](context.Context, Conflict[T]) (Resolution[T], error) {
+	return Resolution[T]{Action: KeepLocal}, nil
+}
+
+// WithResolver is used by generated code (WithPizzaResolver).
+func WithResolver[T any](s *Schema, f Resolver[T]) Option {
+	return func(o *repoOptions) { o.resolvers[s.Model] = f }
+}
+
+// version is a record's place in the order of last-writer-wins. A deleted record of a
+// model without deletedAt has no JSON and sorts below any record of the same time.
+type version struct {
+	at   time.Time
+	json []byte // canonical JSON; nil for a delete
+}
+
+// later reports whether a comes after b.
+func (a version) later(b version) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.After(b.at)
+	}
+	return bytes.Compare(a.json, b.json) > 0
+}
+
+// canonicalJSON re-encodes a JSON value with object keys sorted and no spaces, keeping
+// numbers as written, so replicas in any language compute the same bytes.
+func canonicalJSON(data []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,505 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// syncModel is what the sync machinery needs of one model. *Store[T] implements it, so
+// the push and pull loops in the runtime never see a model's Go type.
+type syncModel interface {
+	schema() *Schema
+	endpoint() *Endpoint
+	hasUpdatedAt() bool
+	// live reports whether the record is stored and not a tombstone.
+	live(ctx context.Context, tx *Tx, id string) (bool, error)
+	// pushBody is the body of a queued write of the record's current state: nil for a
+	// DELETE.
+	pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error)
+	// refs lists the records, by table and id, that the record's ref fields point to.
+	refs(ctx context.Context, id string) ([][2]string, error)
+	// acked records that the remote took a write and answered with answer (nil: no record).
+	acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage) error
+	// rejected hands a write the remote refused with 409 to the resolver, with the
+	// record the remote holds (nil: none).
+	rejected(ctx context.Context, tx *Tx, id string, remote json.RawMessage) error
+	// applyPage reconciles one page of records in one transaction, then calls after in it.
+	// after returns how many local records it changed.
+	applyPage(ctx context.Context, raws []json.RawMessage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error
+	// sweep removes local records matching q that the remote no longer has: not seen in a
+	// full listing that started at start, with a base and no queued writes.
+	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
+	// revert puts the record back to base (nil: removes it).
+	revert(ctx context.Context, tx *Tx, id string, base []byte) error
+	// fetch reads the record from the remote and reconciles it; when the remote does not
+	// have it and absentDeletes is set, the local copy goes too.
+	fetch(ctx context.Context, id string, absentDeletes bool) error
+}
+
+// pageInfo is what a listing needs to know of a page it applied.
+type pageInfo struct {
+	ids    []string
+	newest time.Time // the largest updatedAt in the page
+}
+
+// incoming is a record from the remote, decoded; v is nil when the remote does not have it.
+type incoming[T any] struct {
+	id      string
+	v       *T
+	raw     json.RawMessage
+	version string
+}
+
+func (s *Store[T]) schema() *Schema    { return s.s }
+func (s *Store[T]) hasUpdatedAt() bool { return s.sql.updated != nil }
+
+// decode checks a page before anything is written: every record decodes and has an id.
+func (s *Store[T]) decode(raws []json.RawMessage) ([]incoming[T], error) {
+	out := make([]incoming[T], len(raws))
+	for i, raw := range raws {
+		v := new(T)
+		if err := s.a.UnmarshalRemote(raw, v); err != nil {
+			return nil, fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err)
+		}
+		id := s.a.ID(v)
+		if id == "" {
+			return nil, fmt.Errorf("decode %s record %d: %w: no id in %.200s", s.s.Model, i, ErrMalformedResponse, raw)
+		}
+		out[i] = incoming[T]{id: id, v: v, raw: raw}
+	}
+	return out, nil
+}
+
+// stored reads a record whether or not it is a tombstone; nil when absent.
+func (s *Store[T]) stored(ctx context.Context, q queryer, id string) (*T, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+s.sql.columns+" FROM "+quoteIdent(s.s.Table)+" WHERE "+s.sql.idCol+" = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	v := new(T)
+	if err := rows.Scan(s.a.Pointers(v)...); err != nil {
+		return nil, err
+	}
+	return v, rows.Close()
+}
+
+func (s *Store[T]) live(ctx context.Context, tx *Tx, id string) (bool, error) {
+	v, err := s.stored(ctx, tx.tx, id)
+	if v == nil || err != nil {
+		return false, err
+	}
+	_, deleted := s.a.Stamps(v)
+	return deleted == nil, nil
+}
+
+// writeTx stamps and stores records as local writes in tx, and queues them for the remote
+// when queue is set. A record with deletedAt set is queued as a delete.
+func (s *Store[T]) writeTx(ctx context.Context, tx *Tx, vs []*T, queue bool) error {
+	tx.touch(s.s.Table)
+	for i, v := range vs {
+		if v == nil {
+			return fmt.Errorf("upsert %s: record %d is nil", s.s.Model, i)
+		}
+		s.a.SetUpdatedAt(v, s.repo.clock.stamp())
+	}
+	if err := s.exec(ctx, tx, s.sql.upsert, vs); err != nil || !queue {
+		return err
+	}
+	for _, v := range vs {
+		op := opPut
+		if _, deleted := s.a.Stamps(v); deleted != nil {
+			op = opDelete
+		}
+		if err := tx.enqueue(ctx, s.s.Table, s.a.ID(v), op); err != nil {
+			return fmt.Errorf("upsert %s %q: %w", s.s.Model, s.a.ID(v), err)
+		}
+	}
+	return nil
+}
+
+// deleteTx deletes a record locally in tx, and queues the delete when queue is set. A
+// model with deletedAt keeps the record as a tombstone; another keeps the time of the
+// delete, so an older copy from the remote does not bring it back.
+func (s *Store[T]) deleteTx(ctx context.Context, tx *Tx, id string, queue bool) error {
+	tx.touch(s.s.Table)
+	var err error
+	if d := s.sql.deleted; d != nil {
+		err = s.tombstone(ctx, tx, id, d)
+	} else if _, err = tx.tx.ExecContext(ctx, s.sql.deleteSQL, id); err == nil && s.repo.remote != nil {
+		var at string
+		if at, err = FormatTime(s.repo.clock.stamp()); err == nil {
+			err = tx.setDeleted(ctx, s.s.Table, id, at)
+		}
+	}
+	if err == nil && queue {
+		err = tx.enqueue(ctx, s.s.Table, id, opDelete)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+	}
+	return nil
+}
+
+// store writes a record from the remote, keeping local columns; nil removes the record.
+func (s *Store[T]) store(ctx context.Context, tx *Tx, id string, v *T) error {
+	tx.touch(s.s.Table)
+	if v == nil {
+		_, err := tx.tx.ExecContext(ctx, s.sql.deleteSQL, id)
+		return err
+	}
+	return s.exec(ctx, tx, s.sql.apply, []*T{v})
+}
+
+// compare orders a remote record against the local one, by (updatedAt, canonical JSON):
+// 1 when the remote is later, 0 when they are the same, -1 when the local is later.
+// local is nil when absent; localDeleted is then the time of a local delete, if any.
+func (s *Store[T]) compare(remote, local *T, localDeleted string) (int, error) {
+	switch {
+	case remote == nil && local == nil:
+		return 0, nil
+	case remote == nil:
+		return 1, nil
+	case local == nil && (localDeleted == "" || s.sql.updated == nil):
+		return 1, nil
+	}
+	if s.sql.updated != nil {
+		rt, _ := s.a.Stamps(remote)
+		var lt time.Time
+		if local != nil {
+			lt, _ = s.a.Stamps(local)
+		} else {
+			var err error
+			if lt, err = ParseTime(localDeleted); err != nil {
+				return 0, err
+			}
+		}
+		if c := rt.Compare(lt); c != 0 {
+			return c, nil
+		}
+		if local == nil {
+			return 1, nil // a record wins a tie with a delete
+		}
+	}
+	rj, err := s.canonical(remote)
+	if err != nil {
+		return 0, err
+	}
+	lj, err := s.canonical(local)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Compare(rj, lj), nil
+}
+
+func (s *Store[T]) canonical(v *T) ([]byte, error) {
+	data, err := s.a.MarshalRemote(v)
+	if err != nil {
+		return nil, err
+	}
+	return canonicalJSON(data)
+}
+
+// resolver returns the model's resolver: the one set by option, else the default.
+func (s *Store[T]) resolver() Resolver[T] {
+	if f, ok := s.repo.resolvers[s.s.Model].(Resolver[T]); ok && f != nil {
+		return f
+	}
+	if s.sql.updated != nil {
+		return LastWriterWins[T]
+	}
+	return RemoteWins[T]
+}
+
+// reconcile applies one record from the remote in tx, by the order of last-writer-wins
+// when the local record has no queued writes, else through the resolver. rejected says
+// the remote refused this client's write of the record (409): its resolution decides
+// whether the local record is written again. It reports whether local data changed.
+func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejected bool) (bool, error) {
+	table := s.s.Table
+	st, err := tx.state(ctx, table, x.id)
+	if err != nil {
+		return false, err
+	}
+	local, err := s.stored(ctx, tx.tx, x.id)
+	if err != nil {
+		return false, err
+	}
+	if x.v != nil {
+		if t, _ := s.a.Stamps(x.v); !t.IsZero() {
+			s.repo.clock.observe(t)
+		}
+	}
+	cmp, err := s.compare(x.v, local, st.deletedAt)
+	if err != nil {
+		return false, fmt.Errorf("order %s %q: %w", s.s.Model, x.id, err)
+	}
+	if err := tx.setBase(ctx, table, x.id, x.raw, x.version); err != nil {
+		return false, err
+	}
+	if !rejected && !st.hasWrites() {
+		if cmp <= 0 {
+			return false, nil
+		}
+		return true, s.store(ctx, tx, x.id, x.v)
+	}
+
+	c := Conflict[T]{Model: s.s.Model, ID: x.id, Local: local, Remote: x.v, RemoteLater: cmp > 0 || s.sql.updated == nil}
+	if st.base != nil {
+		if b := new(T); s.a.UnmarshalRemote(st.base, b) == nil {
+			c.Base = b
+		}
+	}
+	res, err := s.resolver()(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("resolve %s %q: %w", s.s.Model, x.id, err)
+	}
+	tx.event(Event{Kind: EventConflict, Model: s.s.Model, ID: x.id})
+	switch res.Action {
+	case TakeRemote:
+		n, err := tx.dropPending(ctx, table, x.id)
+		if err != nil {
+			return false, err
+		}
+		if rejected {
+			n++
+		}
+		if n > 0 {
+			tx.event(Event{Kind: EventOverruled, Model: s.s.Model, ID: x.id, Count: n})
+			s.repo.log.Info("syncgen: pending writes overruled by the remote", "model", s.s.Model, "id", x.id, "writes", n)
+		}
+		if cmp == 0 && !rejected {
+			return false, nil
+		}
+		return true, s.store(ctx, tx, x.id, x.v)
+	case KeepLocal:
+		if !c.RemoteLater && !rejected {
+			return false, nil
+		}
+		// Written again with a new stamp, the local record is ordered after the remote's
+		// on every replica.
+		if local == nil {
+			return true, s.deleteTx(ctx, tx, x.id, true)
+		}
+		return true, s.writeTx(ctx, tx, []*T{local}, true)
+	case WriteMerged:
+		if res.Merged == nil || s.a.ID(res.Merged) != x.id {
+			return false, fmt.Errorf("resolve %s %q: WriteMerged needs a Merged record with the same id", s.s.Model, x.id)
+		}
+		return true, s.writeTx(ctx, tx, []*T{res.Merged}, true)
+	case DeleteRecord:
+		return true, s.deleteTx(ctx, tx, x.id, true)
+	}
+	return false, fmt.Errorf("resolve %s %q: unknown action %d", s.s.Model, x.id, res.Action)
+}
+
+func (s *Store[T]) applyPage(ctx context.Context, raws []json.RawMessage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error {
+	in, err := s.decode(raws)
+	if err != nil {
+		return err
+	}
+	info := pageInfo{ids: make([]string, len(in))}
+	for i, x := range in {
+		info.ids[i] = x.id
+		if t, _ := s.a.Stamps(x.v); t.After(info.newest) {
+			info.newest = t
+		}
+	}
+	return s.repo.tx(ctx, rep, func(tx *Tx) error {
+		changed := 0
+		for _, x := range in {
+			c, err := s.reconcile(ctx, tx, x, false)
+			if err != nil {
+				return err
+			}
+			if c {
+				changed++
+			}
+		}
+		if after != nil {
+			n, err := after(tx, info)
+			if err != nil {
+				return err
+			}
+			changed += n
+		}
+		if changed > 0 {
+			tx.event(Event{Kind: EventPulled, Model: s.s.Model, Count: changed})
+		}
+		return nil
+	})
+}
+
+func (s *Store[T]) sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error) {
+	cond, args := q.whereSQL()
+	if cond != "" {
+		cond = "(" + cond + ") AND "
+	}
+	query := "SELECT " + s.sql.idCol + " FROM " + quoteIdent(s.s.Table) + " WHERE " + cond +
+		s.sql.idCol + " IN (SELECT record_id FROM syncgen_records WHERE model = ? AND base IS NOT NULL AND synced_at < ?) AND " +
+		s.sql.idCol + " NOT IN (SELECT record_id FROM syncgen_outbox WHERE model = ?)"
+	var ids []string
+	if err := sqlx.SelectContext(ctx, tx.tx, &ids, query, append(args, s.s.Table, start, s.s.Table)...); err != nil {
+		return 0, fmt.Errorf("sweep %s: %w", s.s.Model, err)
+	}
+	n := 0
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		if err := s.store(ctx, tx, id, nil); err != nil {
+			return n, fmt.Errorf("sweep %s %q: %w", s.s.Model, id, err)
+		}
+		if err := tx.forget(ctx, s.s.Table, id); err != nil {
+			return n, fmt.Errorf("sweep %s %q: %w", s.s.Model, id, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Store[T]) pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error) {
+	if op == opDelete && s.sql.deleted == nil {
+		return nil, nil
+	}
+	v, err := s.stored(ctx, tx.tx, id)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	st, err := tx.state(ctx, s.s.Table, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.body(v, st.base)
+}
+
+func (s *Store[T]) refs(ctx context.Context, id string) ([][2]string, error) {
+	var out [][2]string
+	v, err := s.stored(ctx, s.repo.db.reader, id)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	vals := s.a.Values(v)
+	for i, c := range s.s.Columns {
+		target := s.repo.byModel[c.Ref]
+		if c.Ref == "" || target == nil {
+			continue
+		}
+		if ref := refValue(vals[i]); ref != "" && !(target == syncModel(s) && ref == id) {
+			out = append(out, [2]string{target.schema().Table, ref})
+		}
+	}
+	return out, nil
+}
+
+// refValue is the id a ref column's value holds ("" for none): a string or a named
+// string, a pointer to one, or a driver.Valuer such as sql.NullString.
+func refValue(v any) string {
+	if x, ok := v.(driver.Valuer); ok {
+		v, _ = x.Value()
+	}
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() == reflect.String {
+		return rv.String()
+	}
+	return ""
+}
+
+func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage) error {
+	res, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, e.Seq)
+	if err != nil {
+		return err
+	}
+	gone, _ := res.RowsAffected()
+	base := answer
+	if base == nil {
+		base = w.Body
+	}
+	if err := tx.setBase(ctx, s.s.Table, e.ID, base, ""); err != nil {
+		return err
+	}
+	tx.event(Event{Kind: EventPushed, Model: s.s.Model, ID: e.ID, Seq: e.Seq})
+	if gone == 0 || answer == nil || w.Body == nil {
+		return nil
+	}
+	// With nothing queued behind it, the record takes the server's answer: fields the
+	// server set or changed, readonly ones for a start.
+	st, err := tx.state(ctx, s.s.Table, e.ID)
+	if err != nil || st.hasWrites() {
+		return err
+	}
+	v, err := s.stored(ctx, tx.tx, e.ID)
+	if v == nil || err != nil {
+		return err
+	}
+	if err := s.a.UnmarshalRemote(answer, v); err != nil || s.a.ID(v) != e.ID {
+		s.repo.log.Warn("syncgen: the server's answer to a write does not decode to the record; keeping the local one",
+			"model", s.s.Model, "id", e.ID, "err", err)
+		return nil
+	}
+	if t, _ := s.a.Stamps(v); !t.IsZero() {
+		s.repo.clock.observe(t)
+	}
+	return s.store(ctx, tx, e.ID, v)
+}
+
+func (s *Store[T]) rejected(ctx context.Context, tx *Tx, id string, remote json.RawMessage) error {
+	x := incoming[T]{id: id, raw: remote}
+	if remote != nil {
+		in, err := s.decode([]json.RawMessage{remote})
+		if err != nil {
+			return err
+		}
+		x = in[0]
+	}
+	_, err := s.reconcile(ctx, tx, x, true)
+	return err
+}
+
+func (s *Store[T]) revert(ctx context.Context, tx *Tx, id string, base []byte) error {
+	if base == nil {
+		if err := s.store(ctx, tx, id, nil); err != nil {
+			return err
+		}
+		return tx.forget(ctx, s.s.Table, id)
+	}
+	v, err := s.stored(ctx, tx.tx, id)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		v = new(T)
+	}
+	if err := s.a.UnmarshalRemote(base, v); err != nil {
+		return fmt.Errorf("revert %s %q: %w", s.s.Model, id, err)
+	}
+	return s.store(ctx, tx, id, v)
+}
+
+func (s *Store[T]) fetch(ctx context.Context, id string, absentDeletes bool) error {
+	raw, err := s.repo.remote.Get(ctx, s.endpoint(), id)
+	if errors.Is(err, ErrNotFound) && absentDeletes {
+		return s.repo.tx(ctx, nil, func(tx *Tx) error {
+			_, err := s.reconcile(ctx, tx, incoming[T]{id: id}, false)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
+	}
+	return s.applyPage(ctx, []json.RawMessage{raw}, nil, nil)
+}

@@ -1,0 +1,541 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// syncOptions tunes the sync machinery; the With… options below set them.
+type syncOptions struct {
+	pushLimit  int           // records pushed at once
+	interval   time.Duration // Run's pause between rounds
+	fullEvery  int           // Run's full pull every so many rounds
+	overlap    time.Duration // how far a "since" cursor stays behind the newest record
+	skew       time.Duration // how far ahead of the local clock a remote stamp may drag it
+	backoffMin time.Duration // the first retry's delay
+	backoffMax time.Duration // the longest delay
+}
+
+var defaultSyncOptions = syncOptions{
+	pushLimit:  4,
+	interval:   30 * time.Second,
+	fullEvery:  20,
+	overlap:    2 * time.Second,
+	skew:       5 * time.Minute,
+	backoffMin: time.Second,
+	backoffMax: 5 * time.Minute,
+}
+
+// WithPushLimit sets how many records are pushed at once (default 4). Writes to one
+// record always go one after another, in order.
+func WithPushLimit(n int) Option {
+	return func(o *repoOptions) { o.sync.pushLimit = max(n, 1) }
+}
+
+// WithSyncInterval sets how long Run waits between rounds when nothing else wakes it
+// (default 30 s).
+func WithSyncInterval(d time.Duration) Option {
+	return func(o *repoOptions) { o.sync.interval = d }
+}
+
+// WithFullPullEvery makes every nth round of Run a full pull (default 20; 0: never): every
+// model is listed without "since", and local records the remote no longer has are removed,
+// as Hydrate with Replace does. With plain REST this is what brings deletes of models
+// without deletedAt, and writes a "since" pull missed.
+func WithFullPullEvery(n int) Option {
+	return func(o *repoOptions) { o.sync.fullEvery = max(n, 0) }
+}
+
+// WithSinceOverlap sets how far a plain REST "since" cursor stays behind the newest
+// updatedAt pulled (default 2 s), so records written while a pull ran are not missed.
+func WithSinceOverlap(d time.Duration) Option {
+	return func(o *repoOptions) { o.sync.overlap = d }
+}
+
+// WithClockSkew sets how far ahead of the local clock a stamp from the remote may move
+// local stamps (default 5 minutes).
+func WithClockSkew(d time.Duration) Option {
+	return func(o *repoOptions) { o.sync.skew = d }
+}
+
+// WithBackoff sets the retry delays of failed pushes and rounds: the first is min, each
+// next one twice the last, up to max; each is jittered down by up to half.
+func WithBackoff(min, max time.Duration) Option {
+	return func(o *repoOptions) { o.sync.backoffMin, o.sync.backoffMax = min, max }
+}
+
+// Status is the state of a repository's sync.
+type Status struct {
+	Pending     int       // queued writes not yet acknowledged, dead letters not counted
+	DeadLetters int       // writes the remote rejected; see DeadLetters
+	Syncing     bool      // a round is running
+	LastSync    time.Time // when the last round without errors ended
+	LastError   error     // the last round's error; nil when it had none
+}
+
+// Status reports the outbox and the last sync round.
+func (r *Repo) Status() Status {
+	r.mu.Lock()
+	st := r.status
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	err := r.db.reader.QueryRowxContext(ctx, `SELECT COUNT(*) - COALESCE(SUM(dead), 0), COALESCE(SUM(dead), 0)
+		FROM syncgen_outbox`).Scan(&st.Pending, &st.DeadLetters)
+	if err != nil && st.LastError == nil {
+		st.LastError = fmt.Errorf("status: %w", err)
+	}
+	return st
+}
+
+// broadcast wakes everything waiting for the outbox or the status to change.
+func (r *Repo) broadcast() {
+	r.mu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.mu.Unlock()
+}
+
+func (r *Repo) changes() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notify
+}
+
+// WaitIdle waits until no write is queued: every one pushed or dead-lettered. Something
+// must push them meanwhile: Run, or calls of Sync.
+func (r *Repo) WaitIdle(ctx context.Context) error {
+	for {
+		if err := r.check(); err != nil {
+			return err
+		}
+		changed := r.changes()
+		st := r.Status()
+		if st.Pending == 0 && !st.Syncing {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// Sync runs one round now: it pushes every queued write without waiting out backoff (a
+// server's Retry-After is still honoured), then pulls every model. It reports what it did
+// per model; an error says some push or pull failed and will be tried again, with nothing
+// lost. Writes the remote rejected are dead letters, reported, not errors.
+func (r *Repo) Sync(ctx context.Context) (SyncReport, error) {
+	if err := r.check(); err != nil {
+		return SyncReport{}, err
+	}
+	if r.remote == nil {
+		return SyncReport{}, nil
+	}
+	return r.round(ctx, round{explicit: true, pull: true})
+}
+
+// round says what one sync round does.
+type round struct {
+	explicit bool // skip backoff (Sync)
+	pull     bool
+	full     bool // list everything and sweep what the remote no longer has
+}
+
+func (r *Repo) round(ctx context.Context, rd round) (SyncReport, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.ctx, cancel)
+	defer stop()
+
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	r.setStatus(func(s *Status) { s.Syncing = true })
+
+	var rep SyncReport
+	err := r.push(ctx, rd.explicit, &rep)
+	if rd.pull {
+		for _, m := range r.models {
+			if perr := r.list(ctx, m, listing{since: !rd.full, sweep: rd.full}, &rep); perr != nil {
+				err = errors.Join(err, fmt.Errorf("pull %s: %w", m.schema().Model, perr))
+			}
+		}
+	}
+	if err != nil {
+		r.log.Warn("syncgen: sync round failed; it will be retried", "err", err)
+		r.publish(nil, []Event{{Kind: EventError, Err: err, At: r.clock.wall()}})
+	}
+	r.setStatus(func(s *Status) {
+		s.Syncing = false
+		s.LastError = err
+		if err == nil {
+			s.LastSync = r.clock.wall()
+		}
+	})
+	return rep, err
+}
+
+func (r *Repo) setStatus(f func(*Status)) {
+	r.mu.Lock()
+	f(&r.status)
+	r.mu.Unlock()
+	r.broadcast()
+}
+
+// Run keeps syncing until ctx ends or the repository closes: a round every interval
+// (WithSyncInterval), a push soon after each local write, and, after failures, rounds
+// spaced by backoff. Queued writes wait out their own backoff. Every nth round is a full
+// pull (WithFullPullEvery). It returns nil when the repository closes, ctx.Err() when ctx
+// ends. One Run at a time.
+func (r *Repo) Run(ctx context.Context) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("run: the repository is already running")
+	}
+	defer r.running.Store(false)
+	if r.remote == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.ctx.Done():
+			return nil
+		}
+	}
+	failures := 0
+	for n := 1; ; n++ {
+		full := r.sync.fullEvery > 0 && n%r.sync.fullEvery == 0
+		_, err := r.round(ctx, round{pull: true, full: full})
+		for { // until the next full round; a local write pushes meanwhile
+			if err != nil {
+				failures++
+			} else {
+				failures = 0
+			}
+			wait := r.sync.interval
+			if failures > 0 {
+				wait = min(wait, r.backoff(failures))
+			}
+			if due, ok := r.nextDue(ctx); ok {
+				wait = min(wait, max(due.Sub(r.clock.wall()), 0))
+			}
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case <-r.ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
+			case <-r.kick:
+				timer.Stop()
+				_, err = r.round(ctx, round{})
+				continue
+			}
+			break
+		}
+	}
+}
+
+// nextDue is when the earliest queued write that waits out a backoff may be sent.
+func (r *Repo) nextDue(ctx context.Context) (time.Time, bool) {
+	var next sql.NullString
+	err := r.db.reader.QueryRowxContext(ctx, `SELECT MIN(MAX(next_at, hold_until)) FROM syncgen_outbox o
+		WHERE dead = 0 AND seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id)`).Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, false
+	}
+	t, err := ParseTime(next.String)
+	return t, err == nil
+}
+
+// backoff is the delay before retry number n (1 for the first): exponential from the
+// minimum, capped, jittered down by up to half.
+func (r *Repo) backoff(n int) time.Duration {
+	d := r.sync.backoffMax
+	if n < 32 {
+		d = min(r.sync.backoffMin<<(n-1), r.sync.backoffMax)
+	}
+	r.mu.Lock()
+	j := r.rand.Float64()
+	r.mu.Unlock()
+	return d - time.Duration(j*float64(d/2))
+}
+
+// push sends queued writes: the first entry of each record, in parallel up to the push
+// limit, in rounds until nothing more can be sent. A record whose ref points to a record
+// with a create not yet acknowledged waits for it. Each entry is tried at most once per
+// push.
+func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
+	tried := map[int64]bool{}
+	var (
+		mu       sync.Mutex
+		failures int
+		first    error
+	)
+	for ctx.Err() == nil {
+		heads, err := r.heads(ctx)
+		if err != nil {
+			return err
+		}
+		now := formatWall(r.clock.wall())
+		var batch []entry
+		for _, h := range heads {
+			if tried[h.Seq] || h.HoldUntil > now || (!explicit && h.NextAt > now) {
+				continue
+			}
+			if r.byTable[h.Table] == nil {
+				continue // another package's model in a shared database
+			}
+			if blocked, err := r.waitsForRef(ctx, h); err != nil {
+				return err
+			} else if blocked {
+				continue
+			}
+			batch = append(batch, h)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		sem := make(chan struct{}, r.sync.pushLimit)
+		var wg sync.WaitGroup
+		for _, h := range batch {
+			tried[h.Seq] = true
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := r.pushOne(ctx, h, rep); err != nil {
+					mu.Lock()
+					failures++
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if failures > 0 {
+		return fmt.Errorf("push: %d of the queued writes failed and wait to be retried; the first: %w", failures, first)
+	}
+	return ctx.Err()
+}
+
+// waitsForRef reports whether a record points, through a ref field, to a record whose
+// create the remote has not acknowledged yet.
+func (r *Repo) waitsForRef(ctx context.Context, h entry) (bool, error) {
+	m := r.byTable[h.Table]
+	refs, err := m.refs(ctx, h.ID)
+	if err != nil {
+		return false, fmt.Errorf("push %s %q: refs: %w", m.schema().Model, h.ID, err)
+	}
+	for _, ref := range refs {
+		var waits bool
+		err := r.db.reader.QueryRowxContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM syncgen_outbox WHERE model = ?1 AND record_id = ?2 AND dead = 0)
+			AND NOT EXISTS (SELECT 1 FROM syncgen_records WHERE model = ?1 AND record_id = ?2 AND base IS NOT NULL)`,
+			ref[0], ref[1]).Scan(&waits)
+		if err != nil || waits {
+			return waits, err
+		}
+	}
+	return false, nil
+}
+
+// pushOne sends one entry. Its body and key are fixed, in a commit of their own, before
+// the first send, so every retry sends the same. The outcome commits in one transaction:
+// acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off.
+func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
+	m := r.byTable[h.Table]
+	model := m.schema().Model
+	client, err := r.clientID(ctx)
+	if err != nil {
+		return err
+	}
+	var w Write
+	var ok bool
+	var bodyErr error
+	err = r.tx(ctx, rep, func(tx *Tx) error {
+		var err error
+		if h, ok, err = tx.entry(ctx, h.Seq); !ok || err != nil {
+			return err // gone: absorbed or dropped since the heads were read
+		}
+		st, err := tx.state(ctx, h.Table, h.ID)
+		if err != nil {
+			return err
+		}
+		w = Write{ID: h.ID, Key: client + ":" + strconv.FormatInt(h.Seq, 10), Version: st.version}
+		if h.frozen() {
+			if h.Body.Valid {
+				w.Body = []byte(h.Body.String)
+			}
+		} else if w.Body, bodyErr = m.pushBody(ctx, tx, h.ID, h.Op); bodyErr != nil {
+			return r.deadLetter(ctx, tx, h, 0, "", bodyErr)
+		}
+		h.Attempts++
+		_, err = tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, attempts = ? WHERE seq = ?`,
+			marshalBody(w.Body), h.Attempts, h.Seq)
+		return err
+	})
+	if err != nil || !ok || bodyErr != nil {
+		if err != nil {
+			return fmt.Errorf("push %s %q: %w", model, h.ID, err)
+		}
+		return nil
+	}
+
+	var answer []byte
+	if w.Body == nil {
+		err = r.remote.Delete(ctx, m.endpoint(), w)
+	} else {
+		answer, err = r.remote.Put(ctx, m.endpoint(), w)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
+	}
+	var he *HTTPError
+	conflict := errors.As(err, &he) && he.Status == http.StatusConflict
+	var current []byte
+	if conflict {
+		if current, err = r.remote.Get(ctx, m.endpoint(), h.ID); errors.Is(err, ErrNotFound) {
+			current, err = nil, nil
+		}
+	}
+	// The outcome is recorded even when the caller's ctx ends now: the remote has it.
+	rctx := context.WithoutCancel(ctx)
+	terr := r.tx(rctx, rep, func(tx *Tx) error {
+		switch {
+		case conflict && err == nil:
+			if _, err := tx.tx.ExecContext(rctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
+				return err
+			}
+			return m.rejected(rctx, tx, h.ID, current)
+		case err == nil:
+			return m.acked(rctx, tx, h, w, answer)
+		case he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err):
+			return r.deadLetter(rctx, tx, h, he.Status, string(he.Body), err)
+		}
+		return r.retryLater(rctx, tx, h, err)
+	})
+	if terr != nil {
+		return fmt.Errorf("push %s %q: record the outcome: %w", model, h.ID, terr)
+	}
+	if err != nil && !(he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err)) {
+		return fmt.Errorf("push %s %q: %w", model, h.ID, err)
+	}
+	return nil
+}
+
+// retryLater backs an entry off after a failure that may pass.
+func (r *Repo) retryLater(ctx context.Context, tx *Tx, h entry, cause error) error {
+	now := r.clock.wall()
+	delay := r.backoff(h.Attempts)
+	hold := ""
+	var he *HTTPError
+	if errors.As(cause, &he) && he.RetryAfter > 0 {
+		hold = formatWall(now.Add(he.RetryAfter))
+		delay = max(delay, he.RetryAfter)
+	}
+	_, err := tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET next_at = ?, hold_until = ?, last_error = ? WHERE seq = ?`,
+		formatWall(now.Add(delay)), hold, cause.Error(), h.Seq)
+	tx.queued = true // wakes Run to wait out the backoff
+	return err
+}
+
+// deadLetter moves an entry to the dead-letter list, where it holds its record's later
+// writes until Retry or Discard.
+func (r *Repo) deadLetter(ctx context.Context, tx *Tx, h entry, status int, answer string, cause error) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET dead = 1, status = ?, answer = ?, last_error = ?, dead_at = ?
+		WHERE seq = ?`, status, answer, cause.Error(), r.clock.wallString(), h.Seq)
+	if err != nil {
+		return err
+	}
+	model := r.byTable[h.Table].schema().Model
+	r.log.Warn("syncgen: the remote rejected a write; it is a dead letter", "model", model, "id", h.ID, "seq", h.Seq, "status", status, "err", cause)
+	tx.event(Event{Kind: EventDeadLettered, Model: model, ID: h.ID, Seq: h.Seq, Err: cause})
+	tx.queued = true
+	return nil
+}
+
+// listing says what a list of one model's records does.
+type listing struct {
+	query Query
+	since bool // start at the model's cursor and move it with the last page
+	sweep bool // remove local records the remote no longer has
+}
+
+// list fetches a listing page by page. Each page commits in its own transaction; the
+// cursor and the sweep commit with the last page, so neither passes data not written.
+func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport) error {
+	table := m.schema().Table
+	req := ListRequest{Query: l.query}
+	var old string
+	if l.since && m.hasUpdatedAt() {
+		err := r.db.reader.QueryRowxContext(ctx, `SELECT cursor FROM syncgen_cursors WHERE model = ?`, table).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read cursor: %w", err)
+		}
+		if old != "" {
+			if req.Since, err = ParseTime(old); err != nil {
+				return fmt.Errorf("read cursor: %w", err)
+			}
+		}
+	}
+	start := r.clock.wallString()
+	var newest time.Time
+	seen := map[string]bool{}
+	for {
+		page, err := r.remote.List(ctx, m.endpoint(), req)
+		if err != nil {
+			return err
+		}
+		last := page.Next == ""
+		err = m.applyPage(ctx, page.Records, rep, func(tx *Tx, p pageInfo) (int, error) {
+			if p.newest.After(newest) {
+				newest = p.newest
+			}
+			if l.sweep {
+				for _, id := range p.ids {
+					seen[id] = true
+				}
+			}
+			if !last {
+				return 0, nil
+			}
+			if l.since && !newest.IsZero() {
+				// Never past the local clock: a record stamped in the future by a skewed
+				// clock must not make later pulls skip what others write meanwhile.
+				upTo := newest
+				if now := r.clock.wall(); upTo.After(now) {
+					upTo = now
+				}
+				cursor := formatWall(upTo.Add(-r.sync.overlap))
+				if cursor > old {
+					if _, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
+						ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, cursor); err != nil {
+						return 0, fmt.Errorf("move cursor: %w", err)
+					}
+				}
+			}
+			if l.sweep {
+				return m.sweep(ctx, tx, l.query, seen, start)
+			}
+			return 0, nil
+		})
+		if err != nil || last {
+			return err
+		}
+		req.Page = page.Next
+	}
+}
