@@ -23,3 +23,11 @@ type Note struct {
 	ID   string `json:"id" sync:"unique"`
 	Text string `json:"text"`
 }
+
+// Topping points to its pizza: the outbox pushes a pizza's create before its toppings.
+type Topping struct {
+	ID        string    `json:"id" sync:"unique"`
+	PizzaID   string    `json:"pizzaId" sync:"ref=Pizza"`
+	Name      string    `json:"name"`
+	UpdatedAt time.Time `json:"updatedAt" sync:"updatedAt"`
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // syncgenSchemas lists the package's models for the runtime, by name.
-var syncgenSchemas = []*runtime.Schema{&noteSchema, &pizzaSchema}
+var syncgenSchemas = []*runtime.Schema{&noteSchema, &pizzaSchema, &toppingSchema}
 
 // syncgenMigrations holds the package's migrations, applied by Repository.Migrate.
 //
@@ -24,14 +24,16 @@ func checkGeneratedTags() error {
 	return errors.Join(
 		runtime.CheckTags(Note{}, noteSchema.TagHash),
 		runtime.CheckTags(Pizza{}, pizzaSchema.TagHash),
+		runtime.CheckTags(Topping{}, toppingSchema.TagHash),
 	)
 }
 
 // Repository is package shop's offline-first repository: its models in SQLite, kept
 // in sync with a remote.
 type Repository struct {
-	Notes  *NoteRepository
-	Pizzas *PizzaRepository
+	Notes    *NoteRepository
+	Pizzas   *PizzaRepository
+	Toppings *ToppingRepository
 
 	core *runtime.Repo
 }
@@ -51,16 +53,18 @@ func NewRepository(db *runtime.DB, remote runtime.Remote, opts ...runtime.Option
 		return nil, err
 	}
 	return &Repository{
-		Notes:  &NoteRepository{runtime.NewStore(core, noteAdapter{})},
-		Pizzas: &PizzaRepository{runtime.NewStore(core, pizzaAdapter{})},
-		core:   core,
+		Notes:    &NoteRepository{runtime.NewStore(core, noteAdapter{})},
+		Pizzas:   &PizzaRepository{runtime.NewStore(core, pizzaAdapter{})},
+		Toppings: &ToppingRepository{runtime.NewStore(core, toppingAdapter{})},
+		core:     core,
 	}, nil
 }
 
 // Tx is a transaction across the package's models; see Repository.Tx.
 type Tx struct {
-	Notes  *NoteRepository
-	Pizzas *PizzaRepository
+	Notes    *NoteRepository
+	Pizzas   *PizzaRepository
+	Toppings *ToppingRepository
 }
 
 // Tx runs fn in one transaction: the writes of every model commit together, or none
@@ -69,8 +73,9 @@ type Tx struct {
 func (r *Repository) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	return r.core.Tx(ctx, func(tx *runtime.Tx) error {
 		return fn(&Tx{
-			Notes:  &NoteRepository{r.Notes.s.InTx(tx)},
-			Pizzas: &PizzaRepository{r.Pizzas.s.InTx(tx)},
+			Notes:    &NoteRepository{r.Notes.s.InTx(tx)},
+			Pizzas:   &PizzaRepository{r.Pizzas.s.InTx(tx)},
+			Toppings: &ToppingRepository{r.Toppings.s.InTx(tx)},
 		})
 	})
 }
