@@ -59,7 +59,9 @@ func (p *faultProxy) set(f func(w http.ResponseWriter, r *http.Request, next htt
 }
 
 // offline makes every request fail as a dropped connection does.
-func (p *faultProxy) offline() { p.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool { return hangUp(w) }) }
+func (p *faultProxy) offline() {
+	p.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool { return hangUp(w) })
+}
 
 func (p *faultProxy) heal() { p.set(nil) }
 
@@ -784,4 +786,3 @@ func TestRunDrainsAndWaitIdle(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
-
