@@ -245,8 +245,10 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 	if err != nil {
 		return false, fmt.Errorf("order %s %q: %w", s.s.Model, x.id, err)
 	}
-	if err := tx.setBase(ctx, table, x.id, x.raw, x.version); err != nil {
-		return false, err
+	if !bytes.Equal(st.base, x.raw) || st.version != x.version || (st.base == nil) != (x.raw == nil) {
+		if err := tx.setBase(ctx, table, x.id, x.raw, x.version); err != nil {
+			return false, err
+		}
 	}
 	if !rejected && !st.hasWrites() {
 		if cmp <= 0 {
