@@ -192,9 +192,13 @@ func (r *Repo) clientID(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
+	id = r.newClient
+	if id == "" {
+		id = NewID()
+	}
 	err := r.Tx(ctx, func(tx *Tx) error {
 		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_meta (key, value) VALUES ('client_id', ?)
-			ON CONFLICT (key) DO NOTHING`, NewID()); err != nil {
+			ON CONFLICT (key) DO NOTHING`, id); err != nil {
 			return err
 		}
 		return tx.tx.QueryRowxContext(ctx, `SELECT value FROM syncgen_meta WHERE key = 'client_id'`).Scan(&id)

@@ -43,6 +43,7 @@ type Option func(*repoOptions)
 type repoOptions struct {
 	now       func() time.Time
 	rand      *rand.Rand
+	clientID  string
 	log       *slog.Logger
 	endpoints map[string]*Endpoint // by model name, from the typed REST options
 	resolvers map[string]any       // by model name: Resolver[T], from the typed options
@@ -91,6 +92,14 @@ func WithRand(r *rand.Rand) Option {
 	return func(o *repoOptions) { o.rand = r }
 }
 
+// WithClientID sets the client id a new database takes on its first sync (default: a new
+// UUIDv7); a database that has one keeps it. The id and each write's sequence number make
+// the write's idempotency key, so ids must be unique among a server's clients: this is
+// for tests and simulations that replay a run.
+func WithClientID(id string) Option {
+	return func(o *repoOptions) { o.clientID = id }
+}
+
 // Package is what generated code tells the runtime about its package.
 type Package struct {
 	Path       string    // import path of the models' package
@@ -123,7 +132,8 @@ type Repo struct {
 	mu          sync.Mutex
 	rand        *rand.Rand
 	closed      bool
-	client      string
+	client      string // this database's client id, once read
+	newClient   string // the client id to store when the database has none
 	watchers    map[string]map[chan struct{}]struct{} // table → subscribers' wake-up channels
 	subscribers map[chan Event]struct{}
 	notify      chan struct{} // closed and replaced when the outbox or the status changes
@@ -163,7 +173,7 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 	return &Repo{
 		db: db, pkg: pkg, clock: &clock{now: o.now, skew: o.sync.skew},
 		remote: remote, endpoints: endpoints, resolvers: o.resolvers, log: o.log,
-		sync: o.sync, rand: o.rand,
+		sync: o.sync, rand: o.rand, newClient: o.clientID,
 		byTable: map[string]syncModel{}, byModel: map[string]syncModel{},
 		ctx: ctx, cancel: cancel,
 		watchers:    map[string]map[chan struct{}]struct{}{},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"time"
 )
 
 // Conflict is a record that changed on the remote while it had local writes not yet
@@ -77,21 +76,6 @@ func LocalWins[T any](context.Context, Conflict[T]) (Resolution[T], error) {
 // WithResolver is used by generated code (WithPizzaResolver).
 func WithResolver[T any](s *Schema, f Resolver[T]) Option {
 	return func(o *repoOptions) { o.resolvers[s.Model] = f }
-}
-
-// version is a record's place in the order of last-writer-wins. A deleted record of a
-// model without deletedAt has no JSON and sorts below any record of the same time.
-type version struct {
-	at   time.Time
-	json []byte // canonical JSON; nil for a delete
-}
-
-// later reports whether a comes after b.
-func (a version) later(b version) bool {
-	if !a.at.Equal(b.at) {
-		return a.at.After(b.at)
-	}
-	return bytes.Compare(a.json, b.json) > 0
 }
 
 // canonicalJSON re-encodes a JSON value with object keys sorted and no spaces, keeping

@@ -181,11 +181,7 @@ func TestKilledAtRandomMomentsLosesNothing(t *testing.T) {
 		t.Errorf("local and server differ:\nlocal  %v\nserver %v", local, remote)
 	}
 
-	raw, err := sql.Open("sqlite3", dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawDB(t, dbPath)
 	var check string
 	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check: %q, %v", check, err)
@@ -197,20 +193,7 @@ func TestKilledAtRandomMomentsLosesNothing(t *testing.T) {
 }
 
 func killRepo(t *testing.T, dbPath, base string) *shop.Repository {
-	db, err := runtime.OpenSQLite(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	repo, err := shop.NewRepository(db, runtime.NewRESTRemote(base, runtime.WithRequestTimeout(5*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { repo.Close() })
-	if err := repo.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return repo
+	return openRepoAt(t, dbPath, runtime.NewRESTRemote(base, runtime.WithRequestTimeout(5*time.Second)))
 }
 
 // TestKillChild is the child of the kill test: it writes and syncs until killed, and
@@ -263,4 +246,14 @@ func TestKillChild(t *testing.T) {
 			repo.Sync(ctx) // errors are the parent's doing; the next round retries
 		}
 	}
+}
+
+// rawDB opens a database file with database/sql, to look at what the runtime wrote.
+func rawDB(t *testing.T, path string) *sql.DB {
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }

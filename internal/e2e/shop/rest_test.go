@@ -22,7 +22,12 @@ import (
 
 func openRepo(t *testing.T, remote runtime.Remote, opts ...runtime.Option) *shop.Repository {
 	t.Helper()
-	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "app.db"))
+	return openRepoAt(t, filepath.Join(t.TempDir(), "app.db"), remote, opts...)
+}
+
+func openRepoAt(t *testing.T, path string, remote runtime.Remote, opts ...runtime.Option) *shop.Repository {
+	t.Helper()
+	db, err := runtime.OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -784,5 +787,92 @@ func TestRunDrainsAndWaitIdle(t *testing.T) {
 	stop()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// recordingTransport logs each request and fails them while down.
+type recordingTransport struct {
+	mu   sync.Mutex
+	down bool
+	log  []string
+}
+
+func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	rt.mu.Lock()
+	rt.log = append(rt.log, fmt.Sprintf("%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Idempotency-Key"), body))
+	down := rt.down
+	rt.mu.Unlock()
+	if down {
+		return nil, errors.New("network down")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// With the clock, the random source and the HTTP transport injected, and one push at a
+// time, a run sends the same requests and leaves the same state every time.
+func TestInjectedClockRandAndTransportMakeARunDeterministic(t *testing.T) {
+	run := func() (requests []string, outbox string) {
+		ctx := context.Background()
+		base := testmod.JSONServer(t, "pizzas", "notes", "toppings")
+		now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+		clock := func() time.Time { now = now.Add(time.Millisecond); return now }
+		rt := &recordingTransport{down: true}
+		remote := runtime.NewRESTRemote(base, runtime.WithHTTPClient(&http.Client{Transport: rt}))
+		dbPath := filepath.Join(t.TempDir(), "app.db")
+		repo := openRepoAt(t, dbPath, remote, runtime.WithClock(clock), runtime.WithRand(rand.New(rand.NewPCG(7, 7))),
+			runtime.WithPushLimit(1), runtime.WithClientID("client-1"), runtime.WithLogger(slog.New(slog.DiscardHandler)))
+		for i := range 4 {
+			if err := repo.Pizzas.Upsert(ctx, &shop.Pizza{ID: fmt.Sprintf("p%d", i), Name: "v1", Price: i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := repo.Sync(ctx); err == nil {
+			t.Fatal("Sync succeeded with the network down")
+		}
+		var state []string
+		rows, err := rawDB(t, dbPath).Query(`SELECT seq, record_id, attempts, body, next_at, last_error FROM syncgen_outbox ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var seq, attempts int
+			var id, body, next, last string
+			if err := rows.Scan(&seq, &id, &attempts, &body, &next, &last); err != nil {
+				t.Fatal(err)
+			}
+			state = append(state, fmt.Sprint(seq, id, attempts, body, next, last))
+		}
+		rows.Close()
+		rt.mu.Lock()
+		rt.down = false
+		rt.mu.Unlock()
+		if err := repo.Notes.Delete(ctx, "absent"); err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, repo)
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		// Each run has its own server; its address is the one thing that differs.
+		unport := strings.NewReplacer(base, "BASE", strings.TrimPrefix(base, "http://"), "HOST")
+		for i := range rt.log {
+			rt.log[i] = unport.Replace(rt.log[i])
+		}
+		return rt.log, unport.Replace(strings.Join(state, "\n"))
+	}
+	r1, o1 := run()
+	r2, o2 := run()
+	if strings.Join(r1, "\n") != strings.Join(r2, "\n") {
+		t.Fatalf("requests differ:\n%s\n---\n%s", strings.Join(r1, "\n"), strings.Join(r2, "\n"))
+	}
+	if o1 != o2 || !strings.Contains(o1, "09:00:00.0") {
+		t.Fatalf("outbox differs:\n%s\n---\n%s", o1, o2)
+	}
+	if len(r1) < 10 {
+		t.Fatalf("too few requests to prove anything: %v", r1)
 	}
 }
