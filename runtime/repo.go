@@ -132,8 +132,8 @@ type Repo struct {
 	mu          sync.Mutex
 	rand        *rand.Rand
 	closed      bool
-	client      string // this database's client id, once read
-	newClient   string // the client id to store when the database has none
+	client      string                                // this database's client id, once read
+	newClient   string                                // the client id to store when the database has none
 	watchers    map[string]map[chan struct{}]struct{} // table → subscribers' wake-up channels
 	subscribers map[chan Event]struct{}
 	notify      chan struct{} // closed and replaced when the outbox or the status changes
