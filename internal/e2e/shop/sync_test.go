@@ -876,3 +876,80 @@ func TestInjectedClockRandAndTransportMakeARunDeterministic(t *testing.T) {
 		t.Fatalf("too few requests to prove anything: %v", r1)
 	}
 }
+
+// A model with updatedAt and no deletedAt keeps the time of a local delete: an older copy
+// from the remote does not bring the record back; a later write does.
+func TestLocalDeleteBlocksOlderCopiesOnly(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	listing := "[]"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/toppings":
+			io.WriteString(w, listing)
+		case r.Method == http.MethodGet:
+			io.WriteString(w, "[]")
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	serve := func(updatedAt string) {
+		mu.Lock()
+		listing = `[{"id":"t","pizzaId":"p","name":"basil","updatedAt":"` + updatedAt + `"}]`
+		mu.Unlock()
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	repo := openRepo(t, runtime.NewRESTRemote(srv.URL), runtime.WithClock(func() time.Time { return now }))
+	serve("2026-11-25T11:00:00Z")
+	mustSync(t, repo)
+	if _, err := repo.Toppings.Get(ctx, "t", runtime.LocalOnly); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Toppings.Delete(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, repo) // the DELETE goes, and the server, lagging, still lists the old copy
+	if _, err := repo.Toppings.Get(ctx, "t", runtime.LocalOnly); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("an older copy brought a deleted record back: %v", err)
+	}
+	serve("2026-11-25T12:30:00Z") // written by another client after the delete
+	mustSync(t, repo)
+	if got, err := repo.Toppings.Get(ctx, "t", runtime.LocalOnly); err != nil || got.Name != "basil" {
+		t.Fatalf("a later write did not revive the record: %+v, %v", got, err)
+	}
+}
+
+// Run's full pulls remove what the server deleted, for a model without deletedAt.
+func TestRunFullPullRemovesWhatTheServerDeleted(t *testing.T) {
+	ctx := context.Background()
+	base := testmod.JSONServer(t, "pizzas", "notes", "toppings")
+	a := syncRepo(t, base, runtime.WithSyncInterval(20*time.Millisecond), runtime.WithFullPullEvery(3))
+	b := syncRepo(t, base)
+	if err := b.Notes.Upsert(ctx, &shop.Note{ID: "n", Text: "short-lived"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	mustSync(t, a)
+	if err := b.Notes.Delete(ctx, "n"); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go a.Run(runCtx)
+	results := a.Notes.Subscribe(runCtx, shop.NoteQuery{})
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-results:
+			if len(got) == 0 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("Run's full pull did not remove a note the server deleted")
+		}
+	}
+}
