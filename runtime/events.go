@@ -115,8 +115,10 @@ func (r *Repo) Events(ctx context.Context) <-chan Event {
 		return ch
 	}
 	r.subscribers[ch] = struct{}{}
+	r.bg.Add(1)
 	r.mu.Unlock()
 	go func() {
+		defer r.bg.Done()
 		select {
 		case <-ctx.Done():
 		case <-r.ctx.Done():

@@ -174,9 +174,10 @@ func (tx *Tx) dropPending(ctx context.Context, table, id string) (int, error) {
 // letter in front, in queue order.
 func (r *Repo) heads(ctx context.Context) ([]entry, error) {
 	var out []entry
+	own, args := r.ownTables()
 	err := sqlx.SelectContext(ctx, r.db.reader, &out, `SELECT `+entryColumns+` FROM syncgen_outbox o
 		WHERE seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id)
-		AND dead = 0 ORDER BY seq`)
+		AND dead = 0 AND `+own+` ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -244,8 +245,8 @@ func (r *Repo) deadLetters(ctx context.Context, seqs []int64) ([]DeadLetter, err
 		Err    string `db:"last_error"`
 		At     string `db:"dead_at"`
 	}
-	query := `SELECT seq, model, record_id, op, status, answer, last_error, dead_at FROM syncgen_outbox WHERE dead = 1`
-	var args []any
+	own, args := r.ownTables()
+	query := `SELECT seq, model, record_id, op, status, answer, last_error, dead_at FROM syncgen_outbox WHERE dead = 1 AND ` + own
 	if len(seqs) > 0 {
 		query += ` AND seq IN (?` + strings.Repeat(", ?", len(seqs)-1) + `)`
 		for _, s := range seqs {
@@ -258,11 +259,7 @@ func (r *Repo) deadLetters(ctx context.Context, seqs []int64) ([]DeadLetter, err
 	out := make([]DeadLetter, len(rows))
 	for i, row := range rows {
 		at, _ := ParseTime(row.At)
-		model := row.Table
-		if m := r.byTable[row.Table]; m != nil {
-			model = m.schema().Model
-		}
-		out[i] = DeadLetter{Seq: row.Seq, Model: model, ID: row.ID, Op: row.Op,
+		out[i] = DeadLetter{Seq: row.Seq, Model: r.byTable[row.Table].schema().Model, ID: row.ID, Op: row.Op,
 			Status: row.Status, Body: row.Answer, Err: row.Err, At: at}
 	}
 	if len(seqs) > 0 && len(out) < len(seqs) {
@@ -293,9 +290,6 @@ func (r *Repo) Retry(ctx context.Context, seq ...int64) error {
 	}
 	for _, d := range dead {
 		m := r.byModel[d.Model]
-		if m == nil {
-			return fmt.Errorf("retry %d: model %s is not in this repository", d.Seq, d.Model)
-		}
 		err := r.Tx(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, d.Seq); err != nil {
 				return err
@@ -333,9 +327,6 @@ func (r *Repo) Discard(ctx context.Context, seq ...int64) error {
 	}
 	for _, d := range dead {
 		m := r.byModel[d.Model]
-		if m == nil {
-			return fmt.Errorf("discard %d: model %s is not in this repository", d.Seq, d.Model)
-		}
 		table := m.schema().Table
 		err := r.Tx(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ?`, table, d.ID); err != nil {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,8 @@ type Repo struct {
 	ctx    context.Context // ends at Close: background work and subscriptions
 	cancel context.CancelFunc
 
-	syncMu  sync.Mutex // one sync round at a time
+	syncMu  sync.Mutex     // one sync round at a time
+	bg      sync.WaitGroup // subscriptions' and event subscribers' goroutines
 	running atomic.Bool
 	kick    chan struct{} // a commit queued writes: Run pushes
 
@@ -207,15 +209,31 @@ func (r *Repo) Migrate(ctx context.Context) error {
 	return Migrate(ctx, r.db, Migrations{Package: r.pkg.Path, FS: r.pkg.Migrations, Dir: "migrations"})
 }
 
-// Close ends the repository's background work and subscriptions. It does not close the
-// DB, which the caller opened and may share with other repositories.
+// Close ends the repository's background work and subscriptions, and waits for them. It
+// does not close the DB, which the caller opened and may share with other repositories.
 func (r *Repo) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
 	r.broadcast()
+	r.syncMu.Lock() // a round in progress ends at its next step
+	r.syncMu.Unlock()
+	r.bg.Wait()
 	return nil
+}
+
+// ownTables is a condition on syncgen_outbox.model that keeps this repository's models:
+// other packages may share the database and its outbox.
+func (r *Repo) ownTables() (string, []any) {
+	if len(r.models) == 0 {
+		return "0", nil
+	}
+	args := make([]any, len(r.models))
+	for i, m := range r.models {
+		args[i] = m.schema().Table
+	}
+	return "model IN (?" + strings.Repeat(", ?", len(args)-1) + ")", args
 }
 
 // watch registers a wake-up channel for committed writes to table.

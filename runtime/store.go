@@ -403,7 +403,9 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 func (s *Store[T]) Subscribe(ctx context.Context, q Query) <-chan []T {
 	out := make(chan []T, 1)
 	wake, stop := s.repo.watch(s.s.Table)
+	s.repo.bg.Add(1)
 	go func() {
+		defer s.repo.bg.Done()
 		defer close(out)
 		defer stop()
 		for {

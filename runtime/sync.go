@@ -86,8 +86,9 @@ func (r *Repo) Status() Status {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
+	own, args := r.ownTables()
 	err := r.db.reader.QueryRowxContext(ctx, `SELECT COUNT(*) - COALESCE(SUM(dead), 0), COALESCE(SUM(dead), 0)
-		FROM syncgen_outbox`).Scan(&st.Pending, &st.DeadLetters)
+		FROM syncgen_outbox WHERE `+own, args...).Scan(&st.Pending, &st.DeadLetters)
 	if err != nil && st.LastError == nil {
 		st.LastError = fmt.Errorf("status: %w", err)
 	}
@@ -249,8 +250,10 @@ func (r *Repo) Run(ctx context.Context) error {
 // nextDue is when the earliest queued write that waits out a backoff may be sent.
 func (r *Repo) nextDue(ctx context.Context) (time.Time, bool) {
 	var next sql.NullString
+	own, args := r.ownTables()
 	err := r.db.reader.QueryRowxContext(ctx, `SELECT MIN(MAX(next_at, hold_until)) FROM syncgen_outbox o
-		WHERE dead = 0 AND seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id)`).Scan(&next)
+		WHERE dead = 0 AND seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id)
+		AND `+own, args...).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false
 	}
@@ -292,9 +295,6 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 		for _, h := range heads {
 			if tried[h.Seq] || h.HoldUntil > now || (!explicit && h.NextAt > now) {
 				continue
-			}
-			if r.byTable[h.Table] == nil {
-				continue // another package's model in a shared database
 			}
 			if blocked, err := r.waitsForRef(ctx, h); err != nil {
 				return err

@@ -122,3 +122,29 @@ func ExamplePizzaRepository_Subscribe() {
 	// 0
 	// 1
 }
+
+// A resolver decides what happens to a pizza edited here and on the server before the two
+// met. This one takes the server's record but keeps this client's price.
+func ExampleWithPizzaResolver() {
+	keepMyPrice := menu.WithPizzaResolver(func(ctx context.Context, c runtime.Conflict[menu.Pizza]) (runtime.Resolution[menu.Pizza], error) {
+		if c.Local == nil || c.Remote == nil { // absent on one side
+			return runtime.LastWriterWins(ctx, c)
+		}
+		m := *c.Remote
+		m.Price = c.Local.Price
+		return runtime.Resolution[menu.Pizza]{Action: runtime.WriteMerged, Merged: &m}, nil
+	})
+	db, err := runtime.OpenSQLite("pizza.db")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	repo, err := menu.NewRepository(db, runtime.NewRESTRemote("https://api.example.com"), keepMyPrice)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer repo.Close()
+	go repo.Run(context.Background()) // push and pull until Close
+}
