@@ -281,16 +281,8 @@ func (r *Repo) deadLetters(ctx context.Context, seqs []int64) ([]DeadLetter, err
 // Retry queues dead letters again (every one when no seq is given): each becomes a new
 // write, with a new key, of its record's current local state, sent in the next push.
 func (r *Repo) Retry(ctx context.Context, seq ...int64) error {
-	if err := r.check(); err != nil {
-		return err
-	}
-	dead, err := r.deadLetters(ctx, seq)
-	if err != nil {
-		return fmt.Errorf("retry: %w", err)
-	}
-	for _, d := range dead {
-		m := r.byModel[d.Model]
-		err := r.Tx(ctx, func(tx *Tx) error {
+	return r.eachDeadLetter(ctx, "retry", seq, func(d DeadLetter, m syncModel) error {
+		return r.Tx(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, d.Seq); err != nil {
 				return err
 			}
@@ -306,11 +298,7 @@ func (r *Repo) Retry(ctx context.Context, seq ...int64) error {
 			}
 			return tx.enqueue(ctx, m.schema().Table, d.ID, op)
 		})
-		if err != nil {
-			return fmt.Errorf("retry %d: %w", d.Seq, err)
-		}
-	}
-	return nil
+	})
 }
 
 // Discard drops dead letters (every one when no seq is given) with the writes queued
@@ -318,15 +306,7 @@ func (r *Repo) Retry(ctx context.Context, seq ...int64) error {
 // (removing it when the remote never had it), then fetches it from the remote. A failed
 // fetch is logged: the next pull brings the record.
 func (r *Repo) Discard(ctx context.Context, seq ...int64) error {
-	if err := r.check(); err != nil {
-		return err
-	}
-	dead, err := r.deadLetters(ctx, seq)
-	if err != nil {
-		return fmt.Errorf("discard: %w", err)
-	}
-	for _, d := range dead {
-		m := r.byModel[d.Model]
+	return r.eachDeadLetter(ctx, "discard", seq, func(d DeadLetter, m syncModel) error {
 		table := m.schema().Table
 		err := r.Tx(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ?`, table, d.ID); err != nil {
@@ -338,13 +318,28 @@ func (r *Repo) Discard(ctx context.Context, seq ...int64) error {
 			}
 			return m.revert(ctx, tx, d.ID, st.base)
 		})
-		if err != nil {
-			return fmt.Errorf("discard %d: %w", d.Seq, err)
+		if err != nil || r.remote == nil {
+			return err
 		}
-		if r.remote != nil {
-			if err := m.fetch(ctx, d.ID, true); err != nil {
-				r.log.Warn("syncgen: discard: fetching the record failed; the next pull brings it", "model", d.Model, "id", d.ID, "err", err)
-			}
+		if err := m.fetch(ctx, d.ID, true); err != nil {
+			r.log.Warn("syncgen: discard: fetching the record failed; the next pull brings it", "model", d.Model, "id", d.ID, "err", err)
+		}
+		return nil
+	})
+}
+
+// eachDeadLetter runs fn on the dead letters with the given seqs, or on all of them.
+func (r *Repo) eachDeadLetter(ctx context.Context, verb string, seqs []int64, fn func(DeadLetter, syncModel) error) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	dead, err := r.deadLetters(ctx, seqs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	for _, d := range dead {
+		if err := fn(d, r.byModel[d.Model]); err != nil {
+			return fmt.Errorf("%s %d: %w", verb, d.Seq, err)
 		}
 	}
 	return nil

@@ -81,6 +81,11 @@ func (p *faultProxy) requests(s string) []string {
 	return out
 }
 
+// pushesFail lets pulls through and drops every write.
+func pushesFail(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+	return r.Method != http.MethodGet && hangUp(w)
+}
+
 // hangUp closes the connection without an answer.
 func hangUp(w http.ResponseWriter) bool {
 	conn, _, err := http.NewResponseController(w).Hijack()
@@ -371,9 +376,7 @@ func TestPullReconcilesByLastWriterWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSync(t, a)
-	proxyB.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
-		return r.Method != http.MethodGet && hangUp(w) // pulls work, pushes do not
-	})
+	proxyB.set(pushesFail)
 	rep, _ := b.Sync(ctx)
 	if rep.Models["Pizza"].Conflicts != 1 || rep.Models["Pizza"].Overruled != 0 {
 		t.Fatalf("b's report: %+v", rep)
@@ -391,9 +394,7 @@ func TestPullReconcilesByLastWriterWins(t *testing.T) {
 	}
 
 	// The other way: b's pending edit is older than a's, and loses, reported.
-	proxyB.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
-		return r.Method != http.MethodGet && hangUp(w)
-	})
+	proxyB.set(pushesFail)
 	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "old", Price: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -432,9 +433,6 @@ func TestConflictResolvers(t *testing.T) {
 	mustSync(t, a)
 	mustSync(t, b)
 
-	pushesFail := func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
-		return r.Method != http.MethodGet && hangUp(w)
-	}
 	proxyB.set(pushesFail)
 	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "b", Price: 3}); err != nil {
 		t.Fatal(err)
