@@ -951,3 +951,86 @@ func TestRunFullPullRemovesWhatTheServerDeleted(t *testing.T) {
 		}
 	}
 }
+
+// A 409 sends the write to the resolver with the server's record; a 429's Retry-After
+// holds the write even for an explicit Sync.
+func TestConflictAnswerAndRetryAfter(t *testing.T) {
+	ctx := context.Background()
+	base := testmod.JSONServer(t, "pizzas", "notes", "toppings")
+	proxy := newFaultProxy(t, base)
+	a := syncRepo(t, base)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "server", Price: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+
+	answer := func(status int, header string) {
+		var once sync.Once
+		proxy.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+			handled := false
+			if r.Method == http.MethodPut {
+				once.Do(func() {
+					if header != "" {
+						w.Header().Set("Retry-After", header)
+					}
+					w.WriteHeader(status)
+					handled = true
+				})
+			}
+			return handled
+		})
+	}
+
+	// Last writer wins: the local edit is later, so after the 409 it is written again
+	// and sent with a new key.
+	b := syncRepo(t, proxy.URL)
+	mustSync(t, b)
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "b", Price: 2}); err != nil {
+		t.Fatal(err)
+	}
+	answer(http.StatusConflict, "")
+	rep := mustSync(t, b)
+	if m := rep.Models["Pizza"]; m.Conflicts != 1 || m.Overruled != 0 {
+		t.Fatalf("report after a 409: %+v", rep)
+	}
+	mustSync(t, b)
+	if got := serverRecord(t, base+"/pizzas/p"); got["name"] != "b" {
+		t.Fatalf("the local write that won did not reach the server after the 409: %v", got)
+	}
+	if keys := proxy.requests("PUT /pizzas/p "); len(keys) != 2 || keys[0] == keys[1] {
+		t.Fatalf("PUTs around the 409: %v, want two with different keys", keys)
+	}
+
+	// RemoteWins: the rejected write is overruled.
+	c := syncRepo(t, proxy.URL, shop.WithPizzaResolver(runtime.RemoteWins[shop.Pizza]))
+	mustSync(t, c)
+	if err := c.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "c", Price: 3}); err != nil {
+		t.Fatal(err)
+	}
+	answer(http.StatusConflict, "")
+	rep = mustSync(t, c)
+	if m := rep.Models["Pizza"]; m.Conflicts != 1 || m.Overruled != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if got, _ := c.Pizzas.Get(ctx, "p"); got.Name != "b" {
+		t.Fatalf("RemoteWins after a 409 kept %+v", got)
+	}
+
+	// 429 with Retry-After: an hour. Sync skips backoff, never Retry-After. (b's resolver,
+	// last writer wins, keeps the pending write through the pulls meanwhile.)
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "later", Price: 4}); err != nil {
+		t.Fatal(err)
+	}
+	answer(http.StatusTooManyRequests, "3600")
+	if _, err := b.Sync(ctx); err == nil {
+		t.Fatal("a 429 was not reported")
+	}
+	before := len(proxy.requests("PUT /pizzas/p "))
+	mustSync(t, b)
+	if after := len(proxy.requests("PUT /pizzas/p ")); after != before {
+		t.Fatal("Sync sent a write the server asked to hold for an hour")
+	}
+	if st := b.Status(); st.Pending != 1 || st.DeadLetters != 0 {
+		t.Fatalf("status: %+v", st)
+	}
+}
