@@ -72,7 +72,7 @@ func stateOf(ctx context.Context, q queryer, table, id string) (recordState, err
 }
 
 func (tx *Tx) state(ctx context.Context, table, id string) (recordState, error) {
-	return stateOf(ctx, tx.tx, table, id)
+	return stateOf(ctx, tx.q, table, id)
 }
 
 // setBase records what the remote holds of a record now (nil: nothing).
@@ -81,7 +81,7 @@ func (tx *Tx) setBase(ctx context.Context, table, id string, base []byte, versio
 	if base != nil {
 		b = string(base)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, base, version, synced_at)
+	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, base, version, synced_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, record_id)
 		DO UPDATE SET base = excluded.base, version = excluded.version, synced_at = excluded.synced_at`,
 		table, id, b, version, tx.repo.clock.wallString())
@@ -93,7 +93,7 @@ func (tx *Tx) setBase(ctx context.Context, table, id string, base []byte, versio
 
 // setDeleted keeps a local delete's time, for a model without deletedAt.
 func (tx *Tx) setDeleted(ctx context.Context, table, id, at string) error {
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, deleted_at)
+	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, deleted_at)
 		VALUES (?, ?, ?) ON CONFLICT (model, record_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
 		table, id, at)
 	if err != nil {
@@ -104,7 +104,7 @@ func (tx *Tx) setDeleted(ctx context.Context, table, id, at string) error {
 
 // forget removes a record's sync state: the remote no longer has it and nothing is queued.
 func (tx *Tx) forget(ctx context.Context, table, id string) error {
-	_, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_records WHERE model = ? AND record_id = ?`, table, id)
+	_, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_records WHERE model = ? AND record_id = ?`, table, id)
 	return err
 }
 
@@ -117,33 +117,34 @@ func (tx *Tx) enqueue(ctx context.Context, table, id, op string) error {
 	}
 	tx.queued = true
 	var last struct {
-		Seq      int64 `db:"seq"`
-		Attempts int   `db:"attempts"`
-		Dead     bool  `db:"dead"`
-		N        int   `db:"n"`
+		Seq      int64
+		Op       string
+		Attempts int
+		Dead     bool
 	}
-	err := tx.tx.QueryRowxContext(ctx, `SELECT seq, attempts, dead,
-		(SELECT COUNT(*) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id) AS n
-		FROM syncgen_outbox o WHERE model = ? AND record_id = ? ORDER BY seq DESC LIMIT 1`, table, id).StructScan(&last)
+	err := tx.q.QueryRowxContext(ctx, `SELECT seq, op, attempts, dead FROM syncgen_outbox
+		WHERE model = ? AND record_id = ? ORDER BY seq DESC LIMIT 1`, table, id).Scan(&last.Seq, &last.Op, &last.Attempts, &last.Dead)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return fmt.Errorf("queue write: %w", err)
+	case last.Attempts == 0 && !last.Dead && last.Op == op:
+		return nil // the queued write sends the record's state when it goes
 	case last.Attempts == 0 && !last.Dead:
-		if op == opDelete && last.N == 1 {
+		if op == opDelete {
 			st, err := tx.state(ctx, table, id)
 			if err != nil {
 				return err
 			}
-			if st.base == nil { // created and deleted before the remote heard of it
-				_, err = tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, last.Seq)
+			if st.base == nil && st.pending+st.dead == 1 { // created and deleted before the remote heard of it
+				_, err = tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, last.Seq)
 				return err
 			}
 		}
-		_, err = tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET op = ? WHERE seq = ?`, op, last.Seq)
+		_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET op = ? WHERE seq = ?`, op, last.Seq)
 		return err
 	}
-	_, err = tx.tx.ExecContext(ctx, `INSERT INTO syncgen_outbox (model, record_id, op, created_at)
+	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_outbox (model, record_id, op, created_at)
 		VALUES (?, ?, ?, ?)`, table, id, op, tx.repo.clock.wallString())
 	if err != nil {
 		return fmt.Errorf("queue write: %w", err)
@@ -153,7 +154,7 @@ func (tx *Tx) enqueue(ctx context.Context, table, id, op string) error {
 
 // entry reads one entry; ok is false when it is gone.
 func (tx *Tx) entry(ctx context.Context, seq int64) (e entry, ok bool, err error) {
-	err = tx.tx.QueryRowxContext(ctx, `SELECT `+entryColumns+` FROM syncgen_outbox WHERE seq = ?`, seq).StructScan(&e)
+	err = tx.q.QueryRowxContext(ctx, `SELECT `+entryColumns+` FROM syncgen_outbox WHERE seq = ?`, seq).StructScan(&e)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, false, nil
 	}
@@ -162,7 +163,7 @@ func (tx *Tx) entry(ctx context.Context, seq int64) (e entry, ok bool, err error
 
 // dropPending removes a record's queued writes, dead letters excepted, and says how many.
 func (tx *Tx) dropPending(ctx context.Context, table, id string) (int, error) {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ? AND dead = 0`, table, id)
+	res, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ? AND dead = 0`, table, id)
 	if err != nil {
 		return 0, fmt.Errorf("drop queued writes: %w", err)
 	}
@@ -198,11 +199,11 @@ func (r *Repo) clientID(ctx context.Context) (string, error) {
 		id = NewID()
 	}
 	err := r.Tx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_meta (key, value) VALUES ('client_id', ?)
+		if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_meta (key, value) VALUES ('client_id', ?)
 			ON CONFLICT (key) DO NOTHING`, id); err != nil {
 			return err
 		}
-		return tx.tx.QueryRowxContext(ctx, `SELECT value FROM syncgen_meta WHERE key = 'client_id'`).Scan(&id)
+		return tx.q.QueryRowxContext(ctx, `SELECT value FROM syncgen_meta WHERE key = 'client_id'`).Scan(&id)
 	})
 	if err != nil {
 		return "", fmt.Errorf("client id: %w", err)
@@ -283,7 +284,7 @@ func (r *Repo) deadLetters(ctx context.Context, seqs []int64) ([]DeadLetter, err
 func (r *Repo) Retry(ctx context.Context, seq ...int64) error {
 	return r.eachDeadLetter(ctx, "retry", seq, func(d DeadLetter, m syncModel) error {
 		return r.Tx(ctx, func(tx *Tx) error {
-			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, d.Seq); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, d.Seq); err != nil {
 				return err
 			}
 			st, err := tx.state(ctx, m.schema().Table, d.ID)
@@ -309,7 +310,7 @@ func (r *Repo) Discard(ctx context.Context, seq ...int64) error {
 	return r.eachDeadLetter(ctx, "discard", seq, func(d DeadLetter, m syncModel) error {
 		table := m.schema().Table
 		err := r.Tx(ctx, func(tx *Tx) error {
-			if _, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ?`, table, d.ID); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE model = ? AND record_id = ?`, table, d.ID); err != nil {
 				return err
 			}
 			st, err := tx.state(ctx, table, d.ID)

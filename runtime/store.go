@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -252,16 +253,8 @@ func (s *Store[T]) upsertLocal(ctx context.Context, vs []*T, queue bool) error {
 	return s.write(ctx, func(tx *Tx) error { return s.writeTx(ctx, tx, vs, queue) })
 }
 
-// exec runs one of the table's upserts for each record, prepared once.
+// exec runs one of the table's upserts for each record.
 func (s *Store[T]) exec(ctx context.Context, tx *Tx, query string, vs []*T) error {
-	var stmt *sqlx.Stmt
-	if len(vs) > 1 {
-		var err error
-		if stmt, err = tx.tx.PreparexContext(ctx, query); err != nil {
-			return fmt.Errorf("upsert %s: prepare: %w", s.s.Model, err)
-		}
-		defer stmt.Close()
-	}
 	for i, v := range vs {
 		if v == nil {
 			return fmt.Errorf("upsert %s: record %d is nil", s.s.Model, i)
@@ -270,12 +263,7 @@ func (s *Store[T]) exec(ctx context.Context, tx *Tx, query string, vs []*T) erro
 		if err != nil {
 			return fmt.Errorf("upsert %w", err)
 		}
-		if stmt != nil {
-			_, err = stmt.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.tx.ExecContext(ctx, query, args...)
-		}
-		if err != nil {
+		if _, err := tx.q.ExecContext(ctx, query, args...); err != nil {
 			return fmt.Errorf("upsert %s %q: %w", s.s.Model, s.a.ID(v), err)
 		}
 	}
@@ -294,7 +282,7 @@ func (s *Store[T]) tombstone(ctx context.Context, tx *Tx, id string, deleted *Co
 		args = append(args, now)
 	}
 	args = append(args, id)
-	_, err = tx.tx.ExecContext(ctx, "UPDATE "+quoteIdent(s.s.Table)+" SET "+set+" WHERE "+s.sql.idCol+" = ? AND "+s.sql.live, args...)
+	_, err = tx.q.ExecContext(ctx, "UPDATE "+quoteIdent(s.s.Table)+" SET "+set+" WHERE "+s.sql.idCol+" = ? AND "+s.sql.live, args...)
 	return err
 }
 
@@ -335,6 +323,7 @@ func (s *Store[T]) bind(v *T) ([]any, error) {
 type Tx struct {
 	repo    *Repo
 	tx      *sqlx.Tx
+	q       *preparedTx // tx, each statement prepared once
 	touched map[string]bool
 	queued  bool    // the transaction queued writes for the remote
 	events  []Event // published after the commit
@@ -355,6 +344,64 @@ func (t *Tx) check() error {
 	return t.repo.check()
 }
 
+// preparedTx runs a transaction's statements, each prepared once: the outbox and the
+// pulls run the same few statements for every record. Commit and Rollback close them.
+type preparedTx struct {
+	tx    *sqlx.Tx
+	stmts map[string]*sqlx.Stmt
+}
+
+func (p *preparedTx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st := p.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := p.tx.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if p.stmts == nil {
+		p.stmts = map[string]*sqlx.Stmt{}
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+func (p *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryxContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return p.tx.QueryRowxContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowxContext(ctx, args...)
+}
+
+func (p *preparedTx) PreparexContext(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	return p.stmt(ctx, query)
+}
+
 // Tx runs fn in one transaction on the writer. fn's error rolls everything back. Use only
 // the Tx inside fn: the repository's own methods would wait for the writer fn holds.
 func (r *Repo) Tx(ctx context.Context, fn func(*Tx) error) error {
@@ -370,7 +417,7 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{repo: r, tx: sqltx, touched: map[string]bool{}}
+	tx := &Tx{repo: r, tx: sqltx, q: &preparedTx{tx: sqltx}, touched: map[string]bool{}}
 	committed := false
 	defer func() {
 		tx.done = true

@@ -96,7 +96,7 @@ func (s *Store[T]) stored(ctx context.Context, q queryer, id string) (*T, error)
 }
 
 func (s *Store[T]) live(ctx context.Context, tx *Tx, id string) (bool, error) {
-	v, err := s.stored(ctx, tx.tx, id)
+	v, err := s.stored(ctx, tx.q, id)
 	if v == nil || err != nil {
 		return false, err
 	}
@@ -137,7 +137,7 @@ func (s *Store[T]) deleteTx(ctx context.Context, tx *Tx, id string, queue bool) 
 	var err error
 	if d := s.sql.deleted; d != nil {
 		err = s.tombstone(ctx, tx, id, d)
-	} else if _, err = tx.tx.ExecContext(ctx, s.sql.deleteSQL, id); err == nil && s.repo.remote != nil {
+	} else if _, err = tx.q.ExecContext(ctx, s.sql.deleteSQL, id); err == nil && s.repo.remote != nil {
 		var at string
 		if at, err = FormatTime(s.repo.clock.stamp()); err == nil {
 			err = tx.setDeleted(ctx, s.s.Table, id, at)
@@ -156,7 +156,7 @@ func (s *Store[T]) deleteTx(ctx context.Context, tx *Tx, id string, queue bool) 
 func (s *Store[T]) store(ctx context.Context, tx *Tx, id string, v *T) error {
 	tx.touch(s.s.Table)
 	if v == nil {
-		_, err := tx.tx.ExecContext(ctx, s.sql.deleteSQL, id)
+		_, err := tx.q.ExecContext(ctx, s.sql.deleteSQL, id)
 		return err
 	}
 	return s.exec(ctx, tx, s.sql.apply, []*T{v})
@@ -232,7 +232,7 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 	if err != nil {
 		return false, err
 	}
-	local, err := s.stored(ctx, tx.tx, x.id)
+	local, err := s.stored(ctx, tx.q, x.id)
 	if err != nil {
 		return false, err
 	}
@@ -352,7 +352,7 @@ func (s *Store[T]) sweep(ctx context.Context, tx *Tx, q Query, seen map[string]b
 		s.sql.idCol + " IN (SELECT record_id FROM syncgen_records WHERE model = ? AND base IS NOT NULL AND synced_at < ?) AND " +
 		s.sql.idCol + " NOT IN (SELECT record_id FROM syncgen_outbox WHERE model = ?)"
 	var ids []string
-	if err := sqlx.SelectContext(ctx, tx.tx, &ids, query, append(args, s.s.Table, start, s.s.Table)...); err != nil {
+	if err := sqlx.SelectContext(ctx, tx.q, &ids, query, append(args, s.s.Table, start, s.s.Table)...); err != nil {
 		return 0, fmt.Errorf("sweep %s: %w", s.s.Model, err)
 	}
 	n := 0
@@ -375,7 +375,7 @@ func (s *Store[T]) pushBody(ctx context.Context, tx *Tx, id, op string) (json.Ra
 	if op == opDelete && s.sql.deleted == nil {
 		return nil, nil
 	}
-	v, err := s.stored(ctx, tx.tx, id)
+	v, err := s.stored(ctx, tx.q, id)
 	if v == nil || err != nil {
 		return nil, err
 	}
@@ -422,7 +422,7 @@ func refValue(v any) string {
 }
 
 func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage) error {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, e.Seq)
+	res, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, e.Seq)
 	if err != nil {
 		return err
 	}
@@ -444,7 +444,7 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	if err != nil || st.hasWrites() {
 		return err
 	}
-	v, err := s.stored(ctx, tx.tx, e.ID)
+	v, err := s.stored(ctx, tx.q, e.ID)
 	if v == nil || err != nil {
 		return err
 	}
@@ -479,7 +479,7 @@ func (s *Store[T]) revert(ctx context.Context, tx *Tx, id string, base []byte) e
 		}
 		return tx.forget(ctx, s.s.Table, id)
 	}
-	v, err := s.stored(ctx, tx.tx, id)
+	v, err := s.stored(ctx, tx.q, id)
 	if err != nil {
 		return err
 	}

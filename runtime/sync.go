@@ -384,7 +384,7 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
 			return r.deadLetter(ctx, tx, h, 0, "", bodyErr)
 		}
 		h.Attempts++
-		_, err = tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, attempts = ? WHERE seq = ?`,
+		_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, attempts = ? WHERE seq = ?`,
 			marshalBody(w.Body), h.Attempts, h.Seq)
 		return err
 	})
@@ -417,7 +417,7 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
 	terr := r.tx(rctx, rep, func(tx *Tx) error {
 		switch {
 		case conflict && err == nil:
-			if _, err := tx.tx.ExecContext(rctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
+			if _, err := tx.q.ExecContext(rctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
 				return err
 			}
 			return m.rejected(rctx, tx, h.ID, current)
@@ -447,7 +447,7 @@ func (r *Repo) retryLater(ctx context.Context, tx *Tx, h entry, cause error) err
 		hold = formatWall(now.Add(he.RetryAfter))
 		delay = max(delay, he.RetryAfter)
 	}
-	_, err := tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET next_at = ?, hold_until = ?, last_error = ? WHERE seq = ?`,
+	_, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET next_at = ?, hold_until = ?, last_error = ? WHERE seq = ?`,
 		formatWall(now.Add(delay)), hold, cause.Error(), h.Seq)
 	tx.queued = true // wakes Run to wait out the backoff
 	return err
@@ -456,7 +456,7 @@ func (r *Repo) retryLater(ctx context.Context, tx *Tx, h entry, cause error) err
 // deadLetter moves an entry to the dead-letter list, where it holds its record's later
 // writes until Retry or Discard.
 func (r *Repo) deadLetter(ctx context.Context, tx *Tx, h entry, status int, answer string, cause error) error {
-	_, err := tx.tx.ExecContext(ctx, `UPDATE syncgen_outbox SET dead = 1, status = ?, answer = ?, last_error = ?, dead_at = ?
+	_, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET dead = 1, status = ?, answer = ?, last_error = ?, dead_at = ?
 		WHERE seq = ?`, status, answer, cause.Error(), r.clock.wallString(), h.Seq)
 	if err != nil {
 		return err
@@ -522,7 +522,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 				}
 				cursor := formatWall(upTo.Add(-r.sync.overlap))
 				if cursor > old {
-					if _, err := tx.tx.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
+					if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
 						ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, cursor); err != nil {
 						return 0, fmt.Errorf("move cursor: %w", err)
 					}
