@@ -108,14 +108,12 @@ const eventBuffer = 256
 // the oldest.
 func (r *Repo) Events(ctx context.Context) <-chan Event {
 	ch := make(chan Event, eventBuffer)
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	if !r.background() {
 		close(ch)
 		return ch
 	}
+	r.mu.Lock()
 	r.subscribers[ch] = struct{}{}
-	r.bg.Add(1)
 	r.mu.Unlock()
 	go func() {
 		defer r.bg.Done()

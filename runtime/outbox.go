@@ -30,6 +30,7 @@ type entry struct {
 	Op        string         `db:"op"`
 	Body      sql.NullString `db:"body"`
 	Attempts  int            `db:"attempts"`
+	Conflicts int            `db:"conflicts"`
 	NextAt    string         `db:"next_at"`
 	HoldUntil string         `db:"hold_until"`
 }
@@ -37,7 +38,7 @@ type entry struct {
 // frozen reports whether the entry has been sent: its body and key never change again.
 func (e entry) frozen() bool { return e.Attempts > 0 }
 
-const entryColumns = "seq, model, record_id, op, body, attempts, next_at, hold_until"
+const entryColumns = "seq, model, record_id, op, body, attempts, conflicts, next_at, hold_until"
 
 // recordState is what the sync machinery knows of one record besides its row.
 type recordState struct {

@@ -235,7 +235,7 @@ func (s *Store[T]) put(ctx context.Context, v *T) ([]byte, error) {
 	if _, err := s.bind(v); err != nil { // fail before the network on what SQLite refuses
 		return nil, fmt.Errorf("upsert %w", err)
 	}
-	st, err := stateOf(ctx, s.repo.db.reader, s.s.Table, id)
+	st, err := s.unqueued(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
 	}
@@ -322,8 +322,25 @@ func (s *Store[T]) deleteRemote(ctx context.Context, id string) error {
 			return s.putAll(ctx, []*T{v})
 		}
 	}
+	if _, err := s.unqueued(ctx, id); err != nil {
+		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+	}
 	if err := s.repo.remote.Delete(ctx, s.endpoint(), Write{ID: id}); err != nil {
 		return fmt.Errorf("delete %s %q on remote: %w", s.s.Model, id, err)
 	}
 	return nil
+}
+
+// ErrQueuedWrites is returned by a RequireRemote write of a record that has writes
+// queued in the outbox: sent later, they would undo it. Sync first, or write with
+// OptimisticLocal, which queues behind them.
+var ErrQueuedWrites = errors.New("the record has queued writes: sync them first, or write with OptimisticLocal")
+
+// unqueued returns a record's sync state, or ErrQueuedWrites.
+func (s *Store[T]) unqueued(ctx context.Context, id string) (recordState, error) {
+	st, err := stateOf(ctx, s.repo.db.reader, s.s.Table, id)
+	if err == nil && st.hasWrites() {
+		err = ErrQueuedWrites
+	}
+	return st, err
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -206,7 +207,23 @@ func (r *Repo) Migrate(ctx context.Context) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	return Migrate(ctx, r.db, Migrations{Package: r.pkg.Path, FS: r.pkg.Migrations, Dir: "migrations"})
+	err := Migrate(ctx, r.db, Migrations{Package: r.pkg.Path, FS: r.pkg.Migrations, Dir: "migrations"})
+	if err != nil {
+		return err
+	}
+	// The clock resumes from the newest stamp it had seen.
+	var mark string
+	err = r.db.reader.QueryRowxContext(ctx, `SELECT value FROM syncgen_meta WHERE key = 'clock'`).Scan(&mark)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the clock: %w", err)
+	}
+	if t, err := ParseTime(mark); err == nil {
+		r.clock.observe(t)
+	}
+	return nil
 }
 
 // Close ends the repository's background work and subscriptions, and waits for them. It
@@ -221,6 +238,18 @@ func (r *Repo) Close() error {
 	r.syncMu.Unlock()
 	r.bg.Wait()
 	return nil
+}
+
+// background counts a goroutine that Close waits for; false when the repository is
+// closed, and the goroutine must not start.
+func (r *Repo) background() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.bg.Add(1)
+	return true
 }
 
 // ownTables is a condition on syncgen_outbox.model that keeps this repository's models:
@@ -289,17 +318,27 @@ func (c *clock) stamp() time.Time {
 }
 
 // observe moves the clock up to a stamp seen from the remote, capped at the local clock
-// plus the skew: one device with a wrong clock cannot drag the others into the future.
-func (c *clock) observe(t time.Time) {
+// plus the skew: one device with a wrong clock cannot drag the others into the future. It
+// reports whether the clock moved.
+func (c *clock) observe(t time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t = t.UTC().Truncate(time.Microsecond)
 	if limit := c.now().UTC().Add(c.skew); t.After(limit) {
 		t = limit
 	}
-	if t.After(c.last) {
-		c.last = t
+	if !t.After(c.last) {
+		return false
 	}
+	c.last = t
+	return true
+}
+
+// mark is the newest stamp the clock has given or seen.
+func (c *clock) mark() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
 }
 
 // wall is the local clock, unstamped: for backoff and the sync bookkeeping.

@@ -321,13 +321,22 @@ func (s *Store[T]) bind(v *T) ([]any, error) {
 // Tx is a transaction across models: every write in it, and the outbox entries they
 // make, commit together; subscribers hear of them after the commit.
 type Tx struct {
-	repo    *Repo
-	tx      *sqlx.Tx
-	q       *preparedTx // tx, each statement prepared once
-	touched map[string]bool
-	queued  bool    // the transaction queued writes for the remote
-	events  []Event // published after the commit
-	done    bool
+	repo     *Repo
+	tx       *sqlx.Tx
+	q        *preparedTx // tx, each statement prepared once
+	touched  map[string]bool
+	queued   bool    // the transaction queued writes for the remote
+	observed bool    // the clock moved to a stamp from the remote
+	events   []Event // published after the commit
+	done     bool
+}
+
+// observe moves the clock to a stamp from the remote; the transaction saves the clock's
+// mark, so a restart never stamps behind what it had seen.
+func (t *Tx) observe(at time.Time) {
+	if !at.IsZero() && t.repo.clock.observe(at) {
+		t.observed = true
+	}
 }
 
 func (t *Tx) touch(table string) { t.touched[table] = true }
@@ -428,6 +437,12 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if tx.observed {
+		if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_meta (key, value) VALUES ('clock', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > value`, formatWall(r.clock.mark())); err != nil {
+			return fmt.Errorf("save the clock: %w", err)
+		}
+	}
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -450,7 +465,11 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 func (s *Store[T]) Subscribe(ctx context.Context, q Query) <-chan []T {
 	out := make(chan []T, 1)
 	wake, stop := s.repo.watch(s.s.Table)
-	s.repo.bg.Add(1)
+	if !s.repo.background() {
+		stop()
+		close(out)
+		return out
+	}
 	go func() {
 		defer s.repo.bg.Done()
 		defer close(out)

@@ -203,6 +203,19 @@ func (s *Store[T]) compare(remote, local *T, localDeleted string) (int, error) {
 	return bytes.Compare(rj, lj), nil
 }
 
+// sameJSON reports whether two JSON documents hold the same value (both nil counts).
+func sameJSON(a, b []byte) bool {
+	if a == nil || b == nil || bytes.Equal(a, b) {
+		return a == nil && b == nil || bytes.Equal(a, b)
+	}
+	ca, err := canonicalJSON(a)
+	if err != nil {
+		return false
+	}
+	cb, err := canonicalJSON(b)
+	return err == nil && bytes.Equal(ca, cb)
+}
+
 func (s *Store[T]) canonical(v *T) ([]byte, error) {
 	data, err := s.a.MarshalRemote(v)
 	if err != nil {
@@ -237,9 +250,8 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 		return false, err
 	}
 	if x.v != nil {
-		if t, _ := s.a.Stamps(x.v); !t.IsZero() {
-			s.repo.clock.observe(t)
-		}
+		t, _ := s.a.Stamps(x.v)
+		tx.observe(t)
 	}
 	cmp, err := s.compare(x.v, local, st.deletedAt)
 	if err != nil {
@@ -255,6 +267,9 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 			return false, nil
 		}
 		return true, s.store(ctx, tx, x.id, x.v)
+	}
+	if !rejected && sameJSON(st.base, x.raw) {
+		return false, nil // unchanged on the remote since the local writes began: no conflict
 	}
 
 	c := Conflict[T]{Model: s.s.Model, ID: x.id, Local: local, Remote: x.v, RemoteLater: cmp > 0 || s.sql.updated == nil}
@@ -427,6 +442,13 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 		return err
 	}
 	gone, _ := res.RowsAffected()
+	if answer != nil && w.Body != nil {
+		if v := new(T); s.a.UnmarshalRemote(answer, v) != nil || s.a.ID(v) != e.ID {
+			s.repo.log.Warn("syncgen: the server's answer to a write is not the record; keeping what was sent",
+				"model", s.s.Model, "id", e.ID)
+			answer = nil
+		}
+	}
 	base := answer
 	if base == nil {
 		base = w.Body
@@ -435,7 +457,7 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 		return err
 	}
 	tx.event(Event{Kind: EventPushed, Model: s.s.Model, ID: e.ID, Seq: e.Seq})
-	if gone == 0 || answer == nil || w.Body == nil {
+	if gone == 0 || answer == nil {
 		return nil
 	}
 	// With nothing queued behind it, the record takes the server's answer: fields the
@@ -448,14 +470,11 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	if v == nil || err != nil {
 		return err
 	}
-	if err := s.a.UnmarshalRemote(answer, v); err != nil || s.a.ID(v) != e.ID {
-		s.repo.log.Warn("syncgen: the server's answer to a write does not decode to the record; keeping the local one",
-			"model", s.s.Model, "id", e.ID, "err", err)
-		return nil
+	if err := s.a.UnmarshalRemote(answer, v); err != nil {
+		return err
 	}
-	if t, _ := s.a.Stamps(v); !t.IsZero() {
-		s.repo.clock.observe(t)
-	}
+	t, _ := s.a.Stamps(v)
+	tx.observe(t)
 	return s.store(ctx, tx, e.ID, v)
 }
 

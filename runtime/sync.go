@@ -72,7 +72,8 @@ func WithBackoff(min, max time.Duration) Option {
 
 // Status is the state of a repository's sync.
 type Status struct {
-	Pending     int       // queued writes not yet acknowledged, dead letters not counted
+	Pending     int       // queued writes waiting to be pushed
+	Held        int       // queued writes waiting behind a dead letter of their record
 	DeadLetters int       // writes the remote rejected; see DeadLetters
 	Syncing     bool      // a round is running
 	LastSync    time.Time // when the last round without errors ended
@@ -86,13 +87,24 @@ func (r *Repo) Status() Status {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	own, args := r.ownTables()
-	err := r.db.reader.QueryRowxContext(ctx, `SELECT COUNT(*) - COALESCE(SUM(dead), 0), COALESCE(SUM(dead), 0)
-		FROM syncgen_outbox WHERE `+own, args...).Scan(&st.Pending, &st.DeadLetters)
-	if err != nil && st.LastError == nil {
-		st.LastError = fmt.Errorf("status: %w", err)
+	if err := r.countOutbox(ctx, &st); err != nil && st.LastError == nil {
+		st.LastError = err
 	}
 	return st
+}
+
+// countOutbox fills in the outbox's counts.
+func (r *Repo) countOutbox(ctx context.Context, st *Status) error {
+	own, args := r.ownTables()
+	err := r.db.reader.QueryRowxContext(ctx, `SELECT
+		COALESCE(SUM(dead = 0 AND NOT held), 0), COALESCE(SUM(dead = 0 AND held), 0), COALESCE(SUM(dead), 0)
+		FROM (SELECT dead, EXISTS (SELECT 1 FROM syncgen_outbox d WHERE d.model = o.model
+			AND d.record_id = o.record_id AND d.dead = 1 AND d.seq < o.seq) AS held
+			FROM syncgen_outbox o WHERE `+own+`)`, args...).Scan(&st.Pending, &st.Held, &st.DeadLetters)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	return nil
 }
 
 // broadcast wakes everything waiting for the outbox or the status to change.
@@ -109,16 +121,22 @@ func (r *Repo) changes() <-chan struct{} {
 	return r.notify
 }
 
-// WaitIdle waits until no write is queued: every one pushed or dead-lettered. Something
-// must push them meanwhile: Run, or calls of Sync.
+// WaitIdle waits until no write waits to be pushed: every one pushed, dead-lettered, or
+// held behind a dead letter. Something must push them meanwhile: Run, or calls of Sync.
 func (r *Repo) WaitIdle(ctx context.Context) error {
 	for {
 		if err := r.check(); err != nil {
 			return err
 		}
 		changed := r.changes()
-		st := r.Status()
-		if st.Pending == 0 && !st.Syncing {
+		var st Status
+		if err := r.countOutbox(ctx, &st); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		syncing := r.status.Syncing
+		r.mu.Unlock()
+		if st.Pending == 0 && !syncing {
 			return nil
 		}
 		select {
@@ -214,36 +232,48 @@ func (r *Repo) Run(ctx context.Context) error {
 	failures := 0
 	for n := 1; ; n++ {
 		full := r.sync.fullEvery > 0 && n%r.sync.fullEvery == 0
-		_, err := r.round(ctx, round{pull: true, full: full})
-		for { // until the next full round; a local write pushes meanwhile
-			if err != nil {
-				failures++
-			} else {
-				failures = 0
-			}
-			wait := r.sync.interval
-			if failures > 0 {
-				wait = min(wait, r.backoff(failures))
-			}
-			if due, ok := r.nextDue(ctx); ok {
-				wait = min(wait, max(due.Sub(r.clock.wall()), 0))
-			}
-			timer := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return ctx.Err()
-			case <-r.ctx.Done():
-				timer.Stop()
-				return nil
-			case <-timer.C:
-			case <-r.kick:
-				timer.Stop()
-				_, err = r.round(ctx, round{})
-				continue
-			}
-			break
+		if _, err := r.round(ctx, round{pull: true, full: full}); err != nil {
+			failures++
+		} else {
+			failures = 0
 		}
+		next := r.sync.interval
+		if failures > 0 {
+			next = min(next, r.backoff(failures))
+		}
+		if err := r.pushUntil(ctx, time.NewTimer(next)); err != nil || r.ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// pushUntil pushes after local writes and when a write's backoff ends, until the timer
+// fires (nil), ctx ends (its error) or the repository closes (nil).
+func (r *Repo) pushUntil(ctx context.Context, until *time.Timer) error {
+	defer until.Stop()
+	for {
+		due := time.NewTimer(time.Hour)
+		if t, ok := r.nextDue(ctx); ok {
+			// At least the shortest backoff: a due write may be waiting on a ref.
+			due.Reset(max(t.Sub(r.clock.wall()), r.sync.backoffMin))
+		} else {
+			due.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			due.Stop()
+			return ctx.Err()
+		case <-r.ctx.Done():
+			due.Stop()
+			return nil
+		case <-until.C:
+			due.Stop()
+			return nil
+		case <-due.C:
+		case <-r.kick:
+			due.Stop()
+		}
+		r.round(ctx, round{})
 	}
 }
 
@@ -275,11 +305,13 @@ func (r *Repo) backoff(n int) time.Duration {
 }
 
 // push sends queued writes: the first entry of each record, in parallel up to the push
-// limit, in rounds until nothing more can be sent. A record whose ref points to a record
-// with a create not yet acknowledged waits for it. Each entry is tried at most once per
-// push.
+// limit, in rounds until nothing more can be sent; a record whose write failed or met a
+// conflict waits for the next push. A record
+// whose ref points to a record with a create not yet acknowledged waits for it, unless
+// nothing else can go (refs in a cycle).
 func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
-	tried := map[int64]bool{}
+	tried := map[int64]bool{}     // entries sent in this push
+	stuck := map[[2]string]bool{} // records whose write failed or conflicted in it
 	var (
 		mu       sync.Mutex
 		failures int
@@ -291,17 +323,21 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 			return err
 		}
 		now := formatWall(r.clock.wall())
-		var batch []entry
+		var batch, blocked []entry
 		for _, h := range heads {
-			if tried[h.Seq] || h.HoldUntil > now || (!explicit && h.NextAt > now) {
+			if tried[h.Seq] || stuck[[2]string{h.Table, h.ID}] || h.HoldUntil > now || (!explicit && h.NextAt > now) {
 				continue
 			}
-			if blocked, err := r.waitsForRef(ctx, h); err != nil {
+			if waits, err := r.waitsForRef(ctx, h); err != nil {
 				return err
-			} else if blocked {
+			} else if waits {
+				blocked = append(blocked, h)
 				continue
 			}
 			batch = append(batch, h)
+		}
+		if len(batch) == 0 {
+			batch = blocked
 		}
 		if len(batch) == 0 {
 			break
@@ -314,13 +350,17 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := r.pushOne(ctx, h, rep); err != nil {
-					mu.Lock()
+				acked, err := r.pushOne(ctx, h, rep)
+				mu.Lock()
+				defer mu.Unlock()
+				if !acked {
+					stuck[[2]string{h.Table, h.ID}] = true
+				}
+				if err != nil {
 					failures++
 					if first == nil {
 						first = err
 					}
-					mu.Unlock()
 				}
 			}()
 		}
@@ -333,7 +373,8 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 }
 
 // waitsForRef reports whether a record points, through a ref field, to a record whose
-// create the remote has not acknowledged yet.
+// create the remote has not acknowledged yet and that can be sent (not behind a dead
+// letter).
 func (r *Repo) waitsForRef(ctx context.Context, h entry) (bool, error) {
 	m := r.byTable[h.Table]
 	refs, err := m.refs(ctx, h.ID)
@@ -343,7 +384,8 @@ func (r *Repo) waitsForRef(ctx context.Context, h entry) (bool, error) {
 	for _, ref := range refs {
 		var waits bool
 		err := r.db.reader.QueryRowxContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM syncgen_outbox WHERE model = ?1 AND record_id = ?2 AND dead = 0)
+			EXISTS (SELECT 1 FROM syncgen_outbox WHERE model = ?1 AND record_id = ?2 AND dead = 0
+				AND seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = ?1 AND record_id = ?2))
 			AND NOT EXISTS (SELECT 1 FROM syncgen_records WHERE model = ?1 AND record_id = ?2 AND base IS NOT NULL)`,
 			ref[0], ref[1]).Scan(&waits)
 		if err != nil || waits {
@@ -353,15 +395,20 @@ func (r *Repo) waitsForRef(ctx context.Context, h entry) (bool, error) {
 	return false, nil
 }
 
+// maxConflicts is how many 409s in a row a record's writes get before the last one is
+// dead-lettered: a server that refuses every version is not asked forever.
+const maxConflicts = 5
+
 // pushOne sends one entry. Its body and key are fixed, in a commit of their own, before
 // the first send, so every retry sends the same. The outcome commits in one transaction:
-// acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off.
-func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
+// acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off. acked says
+// the remote took the write.
+func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked bool, _ error) {
 	m := r.byTable[h.Table]
 	model := m.schema().Model
 	client, err := r.clientID(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var w Write
 	var ok bool
@@ -390,9 +437,9 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
 	})
 	if err != nil || !ok || bodyErr != nil {
 		if err != nil {
-			return fmt.Errorf("push %s %q: %w", model, h.ID, err)
+			return false, fmt.Errorf("push %s %q: %w", model, h.ID, err)
 		}
-		return nil
+		return false, nil
 	}
 
 	var answer []byte
@@ -402,39 +449,70 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) error {
 		answer, err = r.remote.Put(ctx, m.endpoint(), w)
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
+		return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
 	}
 	var he *HTTPError
-	conflict := errors.As(err, &he) && he.Status == http.StatusConflict
+	errors.As(err, &he)
+	conflict := he != nil && he.Status == http.StatusConflict
 	var current []byte
-	if conflict {
-		if current, err = r.remote.Get(ctx, m.endpoint(), h.ID); errors.Is(err, ErrNotFound) {
-			current, err = nil, nil
+	if conflict { // the resolver needs the record the server holds
+		var gerr error
+		current, gerr = r.remote.Get(ctx, m.endpoint(), h.ID)
+		switch {
+		case ctx.Err() != nil:
+			return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err())
+		case errors.Is(gerr, ErrNotFound):
+			current = nil
+		case gerr != nil:
+			conflict, he, err = false, nil, fmt.Errorf("read the record after a 409: %w", gerr)
 		}
 	}
+	final := !conflict && he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err)
 	// The outcome is recorded even when the caller's ctx ends now: the remote has it.
 	rctx := context.WithoutCancel(ctx)
 	terr := r.tx(rctx, rep, func(tx *Tx) error {
 		switch {
-		case conflict && err == nil:
-			if _, err := tx.q.ExecContext(rctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
-				return err
-			}
-			return m.rejected(rctx, tx, h.ID, current)
+		case conflict:
+			return r.conflict(rctx, tx, m, h, he, current)
 		case err == nil:
 			return m.acked(rctx, tx, h, w, answer)
-		case he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err):
+		case final:
 			return r.deadLetter(rctx, tx, h, he.Status, string(he.Body), err)
 		}
 		return r.retryLater(rctx, tx, h, err)
 	})
 	if terr != nil {
-		return fmt.Errorf("push %s %q: record the outcome: %w", model, h.ID, terr)
+		return false, fmt.Errorf("push %s %q: record the outcome: %w", model, h.ID, terr)
 	}
-	if err != nil && !(he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err)) {
-		return fmt.Errorf("push %s %q: %w", model, h.ID, err)
+	if err != nil && !final && !conflict {
+		return false, fmt.Errorf("push %s %q: %w", model, h.ID, err)
 	}
-	return nil
+	return err == nil && !conflict, nil
+}
+
+// conflict handles a 409: the write is dropped and the resolver decides between the local
+// record and current, the server's (nil: it has none). A write it keeps goes again after a
+// backoff. A 409 for a record the server never had (a create refused, say for a duplicate
+// name), or the maxConflicts-th in a row, is a dead letter instead.
+func (r *Repo) conflict(ctx context.Context, tx *Tx, m syncModel, h entry, he *HTTPError, current []byte) error {
+	st, err := tx.state(ctx, h.Table, h.ID)
+	if err != nil {
+		return err
+	}
+	if (current == nil && st.base == nil) || h.Conflicts+1 >= maxConflicts {
+		return r.deadLetter(ctx, tx, h, he.Status, string(he.Body), he)
+	}
+	if _, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
+		return err
+	}
+	if err := m.rejected(ctx, tx, h.ID, current); err != nil {
+		return err
+	}
+	n := h.Conflicts + 1
+	_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET conflicts = ?, next_at = ?
+		WHERE model = ? AND record_id = ? AND attempts = 0 AND dead = 0`,
+		n, formatWall(r.clock.wall().Add(r.backoff(n))), h.Table, h.ID)
+	return err
 }
 
 // retryLater backs an entry off after a failure that may pass.

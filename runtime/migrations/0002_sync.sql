@@ -6,8 +6,9 @@
 -- One row per queued write, in order. seq is the client's operation sequence: with the
 -- client id it makes the write's idempotency key. body and attempts are set when the
 -- write is first sent; from then on it is frozen. next_at is the backoff, hold_until a
--- server's Retry-After (which even an explicit Sync honours). dead marks a dead letter,
--- which holds the record's later writes until Retry or Discard.
+-- server's Retry-After (which even an explicit Sync honours). conflicts counts the 409s
+-- in a row that led to this write, which backs off like a failure. dead marks a dead
+-- letter, which holds the record's later writes until Retry or Discard.
 CREATE TABLE syncgen_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -15,6 +16,7 @@ CREATE TABLE syncgen_outbox (
     op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
     body TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
+    conflicts INTEGER NOT NULL DEFAULT 0,
     next_at TEXT NOT NULL DEFAULT '',
     hold_until TEXT NOT NULL DEFAULT '',
     last_error TEXT NOT NULL DEFAULT '',

@@ -270,8 +270,13 @@ func TestRejectedWriteIsDeadLetteredAndHoldsOnlyItsRecord(t *testing.T) {
 	if got := serverRecord(t, base+"/pizzas/good"); got["price"] != 1200.0 {
 		t.Fatalf("a dead letter blocked another record: %v", got)
 	}
-	if st := repo.Status(); st.DeadLetters != 1 || st.Pending != 1 {
+	if st := repo.Status(); st.DeadLetters != 1 || st.Held != 1 || st.Pending != 0 {
 		t.Fatalf("status: %+v", st)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := repo.WaitIdle(wctx); err != nil {
+		t.Fatalf("WaitIdle with a write held behind a dead letter: %v", err)
 	}
 	// The pull does not overwrite the held record either.
 	if got, _ := repo.Pizzas.Get(ctx, "bad", runtime.LocalOnly); got.Name != "Still refund" {
@@ -1032,5 +1037,125 @@ func TestConflictAnswerAndRetryAfter(t *testing.T) {
 	}
 	if st := b.Status(); st.Pending != 1 || st.DeadLetters != 0 {
 		t.Fatalf("status: %+v", st)
+	}
+}
+
+// Regressions found in review: a server that answers 409 to everything is asked once per
+// push, then the write is a dead letter; a refused create whose record the server does
+// not have is a dead letter, not a delete; a transient push failure does not make a pull
+// overrule an edit; RequireRemote refuses a record with queued writes.
+func TestConflictAndFailureEdges(t *testing.T) {
+	ctx := context.Background()
+	base := testmod.JSONServer(t, "pizzas", "notes", "toppings")
+	proxy := newFaultProxy(t, base)
+	a := syncRepo(t, base)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "server", Price: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notes.Upsert(ctx, &shop.Note{ID: "n", Text: "server"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	b := syncRepo(t, proxy.URL)
+	mustSync(t, b)
+
+	// Always 409.
+	var puts int
+	var mu sync.Mutex
+	proxy.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			mu.Lock()
+			puts++
+			mu.Unlock()
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"error":"name already taken"}`)
+			return true
+		}
+		return false
+	})
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "b", Price: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		mustSync(t, b)
+		mu.Lock()
+		n := puts
+		mu.Unlock()
+		if n != min(i+1, 5) {
+			t.Fatalf("after %d syncs, %d PUTs: want one per Sync, then none after the fifth 409", i+1, n)
+		}
+	}
+	if dead, _ := b.DeadLetters(ctx); len(dead) != 1 || dead[0].Status != 409 {
+		t.Fatalf("after five 409s in a row: dead letters %+v", dead)
+	}
+	if got, _ := b.Pizzas.Get(ctx, "p", runtime.LocalOnly); got.Name != "b" {
+		t.Fatalf("local record: %+v", got)
+	}
+
+	// A create refused with 409, and no such record on the server.
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "q", Name: "taken", Price: 2}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	if got, err := b.Pizzas.Get(ctx, "q", runtime.LocalOnly); err != nil || got.Name != "taken" {
+		t.Fatalf("a refused create lost the local record: %+v, %v", got, err)
+	}
+	if dead, _ := b.DeadLetters(ctx); len(dead) != 2 || dead[1].ID != "q" || !strings.Contains(dead[1].Body, "taken") {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+
+	// A model without updatedAt (RemoteWins): the push fails, the pull sees the server's
+	// unchanged record, and the edit stands.
+	proxy.set(pushesFail)
+	if err := b.Notes.Upsert(ctx, &shop.Note{ID: "n", Text: "offline edit"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := b.Sync(ctx)
+	if m := rep.Models["Note"]; m.Conflicts != 0 || m.Overruled != 0 {
+		t.Fatalf("an unchanged server record counted as a conflict: %+v", rep)
+	}
+	if got, _ := b.Notes.Get(ctx, "n", runtime.LocalOnly); got.Text != "offline edit" {
+		t.Fatalf("the pending edit was dropped: %+v", got)
+	}
+	if err := b.Notes.Delete(ctx, "n", runtime.RequireRemote); !errors.Is(err, runtime.ErrQueuedWrites) {
+		t.Fatalf("RequireRemote on a record with queued writes: %v", err)
+	}
+	proxy.heal()
+	mustSync(t, b)
+	if got := serverRecord(t, base+"/notes/n"); got["text"] != "offline edit" {
+		t.Fatalf("server note: %v", got)
+	}
+}
+
+// The clock's mark survives a restart: an edit of a record pulled with a stamp ahead of
+// the local clock (within the skew) is stamped after it, in the next process too.
+func TestClockMarkSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ahead := now.Add(4 * time.Minute)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pizzas" {
+			fmt.Fprintf(w, `[{"id":"p","name":"fast clock","price":1,"rating":0,"updatedAt":%q}]`, ahead.Format(time.RFC3339Nano))
+			return
+		}
+		io.WriteString(w, "[]")
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "app.db")
+	clock := runtime.WithClock(func() time.Time { return now })
+	first := openRepoAt(t, path, runtime.NewRESTRemote(srv.URL), clock)
+	mustSync(t, first)
+	first.Close()
+
+	second := openRepoAt(t, path, nil, clock)
+	p, err := second.Pizzas.Get(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Pizzas.Upsert(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.UpdatedAt.After(ahead) {
+		t.Fatalf("after a restart the edit was stamped %v, behind the pulled %v", p.UpdatedAt, ahead)
 	}
 }
