@@ -144,14 +144,16 @@ func (e *DatabaseNewerError) Is(target error) bool { return target == ErrDatabas
 // anything when the files or the database are not what it expects. It holds
 // the writer connection until it returns.
 func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
+	own := Migrations{Package: runtimePackage, FS: ownMigrations, Dir: "migrations"}
+	return migrateSets(ctx, db, append([]Migrations{own}, sets...))
+}
+
+// migrateSets applies the pending migrations of sets, in order, as Migrate describes.
+func migrateSets(ctx context.Context, db *DB, sets []Migrations) error {
 	if db == nil || db.writer == nil {
-		return errors.New("migrate: DB not opened with OpenSQLite")
+		return errors.New("migrate: DB not opened with OpenSQLite or OpenPostgres")
 	}
-	own, err := loadMigrations(Migrations{Package: runtimePackage, FS: ownMigrations, Dir: "migrations"})
-	if err != nil {
-		return err
-	}
-	all := []migrationSet{own}
+	var all []migrationSet
 	for _, s := range sets {
 		if slices.ContainsFunc(all, func(l migrationSet) bool { return l.pkg == s.Package }) {
 			return fmt.Errorf("migrate %s: package given twice", s.Package)
