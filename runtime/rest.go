@@ -26,11 +26,12 @@ import (
 // It holds transport settings only and never changes after NewRESTRemote, so one value is
 // safe for concurrent use. A bad setting is reported by Validate and by every method.
 type RESTRemote struct {
-	base   *url.URL
-	shown  string  // base for messages, redacted
-	errs   []error // bad settings, reported by Validate
-	client *http.Client
-	hook   func(*http.Request) error
+	protocol bool // send Syncgen-Protocol: 1 (the protocol remote's transport)
+	base     *url.URL
+	shown    string  // base for messages, redacted
+	errs     []error // bad settings, reported by Validate
+	client   *http.Client
+	hook     func(*http.Request) error
 
 	listKey     []string // nil: the answer is the array
 	sinceParam  string   // "": no since parameter
@@ -647,6 +648,9 @@ func (r *RESTRemote) do(ctx context.Context, e *Endpoint, method string, u *url.
 		return fmt.Errorf("%s %s: %w", op, redactURL(u), err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if r.protocol {
+		req.Header.Set("Syncgen-Protocol", "1")
+	}
 	for k, vs := range h {
 		req.Header[k] = vs
 	}

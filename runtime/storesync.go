@@ -26,14 +26,15 @@ type syncModel interface {
 	pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error)
 	// refs lists the records, by table and id, that the record's ref fields point to.
 	refs(ctx context.Context, id string) ([][2]string, error)
-	// acked records that the remote took a write and answered with answer (nil: no record).
-	acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage) error
+	// acked records that the remote took a write and answered with answer (nil: no
+	// record) at version.
+	acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage, version string) error
 	// rejected hands a write the remote refused with 409 to the resolver, with the
-	// record the remote holds (nil: none).
-	rejected(ctx context.Context, tx *Tx, id string, remote json.RawMessage) error
+	// record the remote holds.
+	rejected(ctx context.Context, tx *Tx, remote remoteRecord) error
 	// applyPage reconciles one page of records in one transaction, then calls after in it.
 	// after returns how many local records it changed.
-	applyPage(ctx context.Context, raws []json.RawMessage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error
+	applyPage(ctx context.Context, recs []remoteRecord, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error
 	// sweep removes local records matching q that the remote no longer has: not seen in a
 	// full listing that started at start, with a base and no queued writes.
 	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
@@ -50,6 +51,23 @@ type pageInfo struct {
 	newest time.Time // the largest updatedAt in the page
 }
 
+// remoteRecord is a record as a remote sent it: its JSON (nil: the remote does not have
+// it, or deleted it), and its id and version when the remote gives them apart.
+type remoteRecord struct {
+	id      string
+	raw     json.RawMessage
+	version string
+}
+
+// plainRecords wraps the records of a plain page.
+func plainRecords(raws []json.RawMessage) []remoteRecord {
+	out := make([]remoteRecord, len(raws))
+	for i, raw := range raws {
+		out[i] = remoteRecord{raw: raw}
+	}
+	return out
+}
+
 // incoming is a record from the remote, decoded; v is nil when the remote does not have it.
 type incoming[T any] struct {
 	id      string
@@ -62,18 +80,25 @@ func (s *Store[T]) schema() *Schema    { return s.s }
 func (s *Store[T]) hasUpdatedAt() bool { return s.sql.updated != nil }
 
 // decode checks a page before anything is written: every record decodes and has an id.
-func (s *Store[T]) decode(raws []json.RawMessage) ([]incoming[T], error) {
-	out := make([]incoming[T], len(raws))
-	for i, raw := range raws {
+func (s *Store[T]) decode(recs []remoteRecord) ([]incoming[T], error) {
+	out := make([]incoming[T], len(recs))
+	for i, rec := range recs {
+		if rec.raw == nil {
+			out[i] = incoming[T]{id: rec.id, version: rec.version}
+			continue
+		}
 		v := new(T)
-		if err := s.a.UnmarshalRemote(raw, v); err != nil {
+		if err := s.a.UnmarshalRemote(rec.raw, v); err != nil {
 			return nil, fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err)
 		}
 		id := s.a.ID(v)
-		if id == "" {
-			return nil, fmt.Errorf("decode %s record %d: %w: no id in %.200s", s.s.Model, i, ErrMalformedResponse, raw)
+		switch {
+		case id == "":
+			return nil, fmt.Errorf("decode %s record %d: %w: no id in %.200s", s.s.Model, i, ErrMalformedResponse, rec.raw)
+		case rec.id != "" && id != rec.id:
+			return nil, fmt.Errorf("decode %s record %d: %w: id %q in a change of %q", s.s.Model, i, ErrMalformedResponse, id, rec.id)
 		}
-		out[i] = incoming[T]{id: id, v: v, raw: raw}
+		out[i] = incoming[T]{id: id, v: v, raw: rec.raw, version: rec.version}
 	}
 	return out, nil
 }
@@ -321,14 +346,17 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 	return false, fmt.Errorf("resolve %s %q: unknown action %d", s.s.Model, x.id, res.Action)
 }
 
-func (s *Store[T]) applyPage(ctx context.Context, raws []json.RawMessage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error {
-	in, err := s.decode(raws)
+func (s *Store[T]) applyPage(ctx context.Context, recs []remoteRecord, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error {
+	in, err := s.decode(recs)
 	if err != nil {
 		return err
 	}
 	info := pageInfo{ids: make([]string, len(in))}
 	for i, x := range in {
 		info.ids[i] = x.id
+		if x.v == nil {
+			continue
+		}
 		if t, _ := s.a.Stamps(x.v); t.After(info.newest) {
 			info.newest = t
 		}
@@ -436,7 +464,7 @@ func refValue(v any) string {
 	return ""
 }
 
-func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage) error {
+func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage, version string) error {
 	res, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, e.Seq)
 	if err != nil {
 		return err
@@ -453,7 +481,7 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	if base == nil {
 		base = w.Body
 	}
-	if err := tx.setBase(ctx, s.s.Table, e.ID, base, ""); err != nil {
+	if err := tx.setBase(ctx, s.s.Table, e.ID, base, version); err != nil {
 		return err
 	}
 	tx.event(Event{Kind: EventPushed, Model: s.s.Model, ID: e.ID, Seq: e.Seq})
@@ -478,16 +506,12 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	return s.store(ctx, tx, e.ID, v)
 }
 
-func (s *Store[T]) rejected(ctx context.Context, tx *Tx, id string, remote json.RawMessage) error {
-	x := incoming[T]{id: id, raw: remote}
-	if remote != nil {
-		in, err := s.decode([]json.RawMessage{remote})
-		if err != nil {
-			return err
-		}
-		x = in[0]
+func (s *Store[T]) rejected(ctx context.Context, tx *Tx, remote remoteRecord) error {
+	in, err := s.decode([]remoteRecord{remote})
+	if err != nil {
+		return err
 	}
-	_, err := s.reconcile(ctx, tx, x, true)
+	_, err = s.reconcile(ctx, tx, in[0], true)
 	return err
 }
 
@@ -512,7 +536,7 @@ func (s *Store[T]) revert(ctx context.Context, tx *Tx, id string, base []byte) e
 }
 
 func (s *Store[T]) fetch(ctx context.Context, id string, absentDeletes bool) error {
-	raw, err := s.repo.remote.Get(ctx, s.endpoint(), id)
+	rec, err := s.repo.getRemote(ctx, s.endpoint(), id)
 	if errors.Is(err, ErrNotFound) && absentDeletes {
 		return s.repo.tx(ctx, nil, func(tx *Tx) error {
 			_, err := s.reconcile(ctx, tx, incoming[T]{id: id}, false)
@@ -522,5 +546,5 @@ func (s *Store[T]) fetch(ctx context.Context, id string, absentDeletes bool) err
 	if err != nil {
 		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
 	}
-	return s.applyPage(ctx, []json.RawMessage{raw}, nil, nil)
+	return s.applyPage(ctx, []remoteRecord{rec}, nil, nil)
 }

@@ -181,8 +181,15 @@ func (r *Repo) round(ctx context.Context, rd round) (SyncReport, error) {
 	var rep SyncReport
 	err := r.push(ctx, rd.explicit, &rep)
 	if rd.pull {
+		feed, _ := r.remote.(ChangeFeed)
 		for _, m := range r.models {
-			if perr := r.list(ctx, m, listing{since: !rd.full, sweep: rd.full}, &rep); perr != nil {
+			var perr error
+			if feed != nil {
+				perr = r.pullFeed(ctx, m, feed, &rep)
+			} else {
+				perr = r.list(ctx, m, listing{since: !rd.full, sweep: rd.full}, &rep)
+			}
+			if perr != nil {
 				err = errors.Join(err, fmt.Errorf("pull %s: %w", m.schema().Model, perr))
 			}
 		}
@@ -442,27 +449,22 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 		return false, nil
 	}
 
-	var answer []byte
-	if w.Body == nil {
-		err = r.remote.Delete(ctx, m.endpoint(), w)
-	} else {
-		answer, err = r.remote.Put(ctx, m.endpoint(), w)
-	}
+	answer, version, err := r.writeRemote(ctx, m.endpoint(), w)
 	if ctx.Err() != nil {
 		return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
 	}
 	var he *HTTPError
 	errors.As(err, &he)
 	conflict := he != nil && he.Status == http.StatusConflict
-	var current []byte
+	var current remoteRecord
 	if conflict { // the resolver needs the record the server holds
 		var gerr error
-		current, gerr = r.remote.Get(ctx, m.endpoint(), h.ID)
+		current, gerr = r.getRemote(ctx, m.endpoint(), h.ID)
 		switch {
 		case ctx.Err() != nil:
 			return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err())
 		case errors.Is(gerr, ErrNotFound):
-			current = nil
+			current = remoteRecord{id: h.ID}
 		case gerr != nil:
 			conflict, he, err = false, nil, fmt.Errorf("read the record after a 409: %w", gerr)
 		}
@@ -475,7 +477,7 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 		case conflict:
 			return r.conflict(rctx, tx, m, h, he, current)
 		case err == nil:
-			return m.acked(rctx, tx, h, w, answer)
+			return m.acked(rctx, tx, h, w, answer, version)
 		case final:
 			return r.deadLetter(rctx, tx, h, he.Status, string(he.Body), err)
 		}
@@ -494,18 +496,18 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 // record and current, the server's (nil: it has none). A write it keeps goes again after a
 // backoff. A 409 for a record the server never had (a create refused, say for a duplicate
 // name), or the maxConflicts-th in a row, is a dead letter instead.
-func (r *Repo) conflict(ctx context.Context, tx *Tx, m syncModel, h entry, he *HTTPError, current []byte) error {
+func (r *Repo) conflict(ctx context.Context, tx *Tx, m syncModel, h entry, he *HTTPError, current remoteRecord) error {
 	st, err := tx.state(ctx, h.Table, h.ID)
 	if err != nil {
 		return err
 	}
-	if (current == nil && st.base == nil) || h.Conflicts+1 >= maxConflicts {
+	if (current.raw == nil && current.version == "" && st.base == nil) || h.Conflicts+1 >= maxConflicts {
 		return r.deadLetter(ctx, tx, h, he.Status, string(he.Body), he)
 	}
 	if _, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
 		return err
 	}
-	if err := m.rejected(ctx, tx, h.ID, current); err != nil {
+	if err := m.rejected(ctx, tx, current); err != nil {
 		return err
 	}
 	n := h.Conflicts + 1
@@ -579,7 +581,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 			return err
 		}
 		last := page.Next == ""
-		err = m.applyPage(ctx, page.Records, rep, func(tx *Tx, p pageInfo) (int, error) {
+		err = m.applyPage(ctx, plainRecords(page.Records), rep, func(tx *Tx, p pageInfo) (int, error) {
 			if p.newest.After(newest) {
 				newest = p.newest
 			}
@@ -615,5 +617,62 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 			return err
 		}
 		req.Page = page.Next
+	}
+}
+
+// pullFeed follows a model's change feed from its cursor; each page commits with the
+// cursor after it. When the server no longer keeps the deletes after the cursor (410),
+// it reads the whole feed again and, with its last page, removes the local records the
+// feed did not have (not those with queued writes); the cursor then moves only with that
+// last page, so a crash in between starts the resync over.
+func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *SyncReport) error {
+	table := m.schema().Table
+	var cursor string
+	err := r.db.reader.QueryRowxContext(ctx, `SELECT cursor FROM syncgen_cursors WHERE model = ?`, table).Scan(&cursor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read cursor: %w", err)
+	}
+	var (
+		resync bool
+		seen   map[string]bool
+		start  string
+	)
+	for {
+		page, err := feed.Changes(ctx, m.endpoint(), cursor)
+		if errors.Is(err, ErrCursorExpired) && !resync {
+			r.log.Info("syncgen: the server no longer has the changes after our cursor; resyncing", "model", m.schema().Model)
+			cursor, resync, seen, start = "", true, map[string]bool{}, r.clock.wallString()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		recs := make([]remoteRecord, len(page.Changes))
+		for i, c := range page.Changes {
+			recs[i] = remoteRecord{id: c.ID, raw: c.Record, version: c.Version}
+		}
+		last := !page.HasMore
+		err = m.applyPage(ctx, recs, rep, func(tx *Tx, p pageInfo) (int, error) {
+			for _, id := range p.ids {
+				if resync {
+					seen[id] = true
+				}
+			}
+			if resync && !last {
+				return 0, nil
+			}
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
+				ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, page.Cursor); err != nil {
+				return 0, fmt.Errorf("move cursor: %w", err)
+			}
+			if resync {
+				return m.sweep(ctx, tx, Query{}, seen, start)
+			}
+			return 0, nil
+		})
+		if err != nil || last {
+			return err
+		}
+		cursor = page.Cursor
 	}
 }

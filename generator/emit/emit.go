@@ -46,7 +46,31 @@ func Files(p *model.Package, opts Options) (map[string][]byte, error) {
 	if err := render(out, "repository_syncgen.go", f); err != nil {
 		return nil, err
 	}
+	if opts.Server {
+		f := newFile(p)
+		serverFile(f, p)
+		if err := render(out, "server_syncgen.go", f); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// serverFile emits NewServer: the runtime's server over the package's models.
+func serverFile(f *jen.File, p *model.Package) {
+	f.Commentf("Server serves package %s's models over plain REST and the syncgen protocol", p.Name)
+	f.Comment("(docs/PROTOCOL.md): an http.Handler; see runtime.Server.")
+	f.Type().Id("Server").Op("=").Add(rt("Server"))
+	f.Line()
+	f.Comment("NewServer migrates the server's tables in db and serves the package's models.")
+	f.Func().Id("NewServer").Params(jen.Id("db").Op("*").Add(rt("DB")), jen.Id("opts").Op("...").Add(rt("ServerOption"))).Params(jen.Op("*").Id("Server"), jen.Error()).Block(
+		jen.Return(rt("NewServer").Call(jen.Id("db"), jen.Index().Add(rt("ServerModel")).ValuesFunc(func(g *jen.Group) {
+			for _, m := range p.Models {
+				g.Line().Add(rt("ServeModel").Types(jen.Id(m.Name)).Call(jen.Id(lowerFirst(m.Name) + "Adapter").Values()))
+			}
+			g.Line()
+		}), jen.Id("opts").Op("..."))),
+	)
 }
 
 // FileName is the name of a model's generated file.

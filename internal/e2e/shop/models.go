@@ -4,7 +4,7 @@ package shop
 
 import "time"
 
-//go:generate go tool syncgen
+//go:generate go tool syncgen -server
 
 // Pizza has every sync field: updatedAt, a deletedAt tombstone, a server-owned readonly
 // field and a local one.

@@ -1,0 +1,398 @@
+package shop_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncgen/syncgen/internal/e2e/shop"
+	"github.com/syncgen/syncgen/runtime"
+)
+
+// startServer runs the generated server on a SQLite file behind httptest.
+func startServer(t *testing.T, opts ...runtime.ServerOption) (*httptest.Server, *runtime.DB) {
+	t.Helper()
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv, err := shop.NewServer(db, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs, db
+}
+
+// call sends one request and decodes a JSON answer into out (when not nil).
+func call(t *testing.T, method, url string, body string, header map[string]string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, url, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type entry struct {
+	ID        string          `json:"id"`
+	Version   string          `json:"version"`
+	Seq       string          `json:"seq"`
+	UpdatedAt string          `json:"updatedAt"`
+	Deleted   bool            `json:"deleted"`
+	Record    json.RawMessage `json:"record"`
+	Error     string          `json:"error"`
+	Code      string          `json:"code"`
+	Entry     *entry          `json:"entry"`
+}
+
+type feed struct {
+	Changes []entry `json:"changes"`
+	Cursor  string  `json:"cursor"`
+	HasMore bool    `json:"hasMore"`
+}
+
+func proto(key, ifMatch string) map[string]string {
+	h := map[string]string{"Syncgen-Protocol": "1", "Content-Type": "application/json"}
+	if key != "" {
+		h["Idempotency-Key"] = key
+	}
+	if ifMatch != "" {
+		h["If-Match"] = `"` + ifMatch + `"`
+	}
+	return h
+}
+
+func TestGeneratedServerProtocol(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	hs, _ := startServer(t, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour),
+		runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+			var p struct{ Price int }
+			if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
+				return errors.New("price must not be negative")
+			}
+			return nil
+		}))
+	u := hs.URL + "/pizzas"
+	body := func(name string, price int, updated time.Time) string {
+		return fmt.Sprintf(`{"id":"p","name":%q,"price":%d,"rating":0,"updatedAt":%q}`, name, price, updated.Format(time.RFC3339Nano))
+	}
+
+	// Create: no If-Match.
+	var e entry
+	if st := call(t, "PUT", u+"/p", body("Margherita", 900, now), proto("c1:1", ""), &e); st != 201 || e.Version != "1" || e.Deleted || e.Seq == "" {
+		t.Fatalf("create: %d %+v", st, e)
+	}
+	firstSeq := e.Seq
+	// The same key and request again: the first answer, nothing changed.
+	var again entry
+	if st := call(t, "PUT", u+"/p", body("Margherita", 900, now), proto("c1:1", ""), &again); st != 201 || again.Seq != firstSeq {
+		t.Fatalf("replay: %d %+v", st, again)
+	}
+	// The same key with another body: 422.
+	if st := call(t, "PUT", u+"/p", body("Funghi", 900, now), proto("c1:1", ""), &again); st != 422 || again.Code != "key_reused" {
+		t.Fatalf("reused key: %d %+v", st, again)
+	}
+	// A stale version: 409 with the current entry.
+	if st := call(t, "PUT", u+"/p", body("Funghi", 900, now), proto("c2:1", "7"), &again); st != 409 || again.Code != "conflict" || again.Entry == nil || again.Entry.Version != "1" {
+		t.Fatalf("stale If-Match: %d %+v", st, again)
+	}
+	// The current version: stored as version 2; a far-future updatedAt is clamped.
+	if st := call(t, "PUT", u+"/p", body("Funghi", 950, now.Add(24*time.Hour)), proto("c2:2", "1"), &e); st != 200 || e.Version != "2" {
+		t.Fatalf("update: %d %+v", st, e)
+	}
+	if want := now.Add(5 * time.Minute).Format("2006-01-02T15:04:05.000000Z"); e.UpdatedAt != want {
+		t.Fatalf("updatedAt %s, want it clamped to %s", e.UpdatedAt, want)
+	}
+	// Validation: 422 with the message.
+	if st := call(t, "PUT", u+"/p", body("Refund", -1, now), proto("c2:3", "2"), &again); st != 422 || again.Code != "validation" || !strings.Contains(again.Error, "negative") {
+		t.Fatalf("validation: %d %+v", st, again)
+	}
+	// Reserved ids, bodies that are not the path's record, missing keys.
+	if st := call(t, "PUT", u+"/_x", `{"id":"_x"}`, proto("c2:4", ""), &again); st != 400 || again.Code != "reserved_id" {
+		t.Fatalf("reserved id: %d %+v", st, again)
+	}
+	if st := call(t, "PUT", u+"/q", body("x", 1, now), proto("c2:5", ""), &again); st != 400 || again.Code != "id_mismatch" {
+		t.Fatalf("id mismatch: %d %+v", st, again)
+	}
+	if st := call(t, "PUT", u+"/p", body("x", 1, now), proto("", "2"), &again); st != 400 || again.Code != "missing_key" {
+		t.Fatalf("missing key: %d %+v", st, again)
+	}
+
+	// Delete: the tombstone is in the feed, with deletedAt set.
+	if st := call(t, "DELETE", u+"/p", "", proto("c2:6", "2"), &e); st != 200 || !e.Deleted || e.Version != "3" {
+		t.Fatalf("delete: %d %+v", st, e)
+	}
+	var f feed
+	if st := call(t, "GET", u+"/_changes", "", proto("", ""), &f); st != 200 || len(f.Changes) != 1 || !f.Changes[0].Deleted ||
+		!strings.Contains(string(f.Changes[0].Record), `"deletedAt"`) || f.Cursor != f.Changes[0].Seq {
+		t.Fatalf("feed: %d %+v", st, f)
+	}
+	cursor := f.Cursor
+	var tomb map[string]any
+	if st := call(t, "GET", u+"/p", "", nil, &tomb); st != 200 || tomb["deletedAt"] == nil {
+		t.Fatalf("plain GET of a soft-deleted record: %d %v", st, tomb)
+	}
+	// Paging through the feed in seq order.
+	for i := range 5 {
+		call(t, "PUT", fmt.Sprintf("%s/r%d", u, i), strings.Replace(body("r", i, now), `"id":"p"`, fmt.Sprintf(`"id":"r%d"`, i), 1), proto(fmt.Sprintf("c3:%d", i), ""), nil)
+	}
+	var seen []string
+	c := cursor
+	for {
+		var page feed
+		call(t, "GET", u+"/_changes?limit=2&cursor="+c, "", proto("", ""), &page)
+		for _, ch := range page.Changes {
+			seen = append(seen, ch.ID)
+		}
+		c = page.Cursor
+		if !page.HasMore {
+			break
+		}
+	}
+	if fmt.Sprint(seen) != "[r0 r1 r2 r3 r4]" {
+		t.Fatalf("feed pages: %v", seen)
+	}
+	// After the retention, an old cursor gets 410; a fresh one does not.
+	advance(2 * time.Hour)
+	if st := call(t, "GET", u+"/_changes?cursor=0", "", proto("", ""), &again); st != 410 || again.Code != "cursor_expired" {
+		t.Fatalf("expired cursor: %d %+v", st, again)
+	}
+	if st := call(t, "GET", u+"/_changes?cursor="+c, "", proto("", ""), &f); st != 200 {
+		t.Fatalf("current cursor after the purge: %d", st)
+	}
+	if st := call(t, "PUT", u+"/p", body("x", 1, now), map[string]string{"Syncgen-Protocol": "2"}, &again); st != 400 || again.Code != "unsupported_protocol" {
+		t.Fatalf("protocol 2: %d %+v", st, again)
+	}
+}
+
+// Plain REST clients (the README's json-server settings) converge through the generated
+// server: writes are ordered by last-writer-wins there, so an older write does not clobber
+// a newer one.
+func TestPlainClientsConvergeOnTheGeneratedServer(t *testing.T) {
+	ctx := context.Background()
+	hs, _ := startServer(t)
+	a := syncRepo(t, hs.URL)
+	b := syncRepo(t, hs.URL)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "a", Price: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Notes.Upsert(ctx, &shop.Note{ID: "n", Text: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	mustSync(t, a)
+	// b edits later than a, but a's older edit reaches the server last.
+	older := shop.Pizza{ID: "p", Name: "a, older", Price: 2}
+	if err := a.Pizzas.Upsert(ctx, &older); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "b, newer", Price: 3}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	mustSync(t, a)
+	mustSync(t, b)
+	for _, r := range []*shop.Repository{a, b} {
+		if got, _ := r.Pizzas.Get(ctx, "p"); got.Name != "b, newer" {
+			t.Fatalf("not converged on the later write: %+v", got)
+		}
+		if got, _ := r.Notes.Get(ctx, "n"); got.Text != "b" {
+			t.Fatalf("note: %+v", got)
+		}
+	}
+	// A delete travels as the tombstone.
+	if err := a.Pizzas.Delete(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	if _, err := b.Pizzas.Get(ctx, "p", runtime.LocalOnly); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("delete did not reach b: %v", err)
+	}
+}
+
+// protocolRepo is a repository on the generated server through the syncgen protocol.
+func protocolRepo(t *testing.T, url string, opts ...runtime.Option) *shop.Repository {
+	opts = append([]runtime.Option{runtime.WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)
+	return openRepo(t, runtime.NewProtocolRemote(url), opts...)
+}
+
+// Three clients on the generated server through the protocol: edits of different and of
+// the same records, a client writing offline and syncing late, deletes of both kinds.
+// After quiescence every client holds what the server holds.
+func TestThreeProtocolClientsConverge(t *testing.T) {
+	ctx := context.Background()
+	hs, _ := startServer(t, runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+		var p struct{ Price int }
+		if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
+			return errors.New("price must not be negative")
+		}
+		return nil
+	}))
+	proxy := newFaultProxy(t, hs.URL)
+	a := protocolRepo(t, hs.URL)
+	b := protocolRepo(t, hs.URL)
+	c := protocolRepo(t, proxy.URL) // goes offline
+
+	for i, r := range []*shop.Repository{a, b, c} {
+		if err := r.Pizzas.Upsert(ctx, &shop.Pizza{ID: fmt.Sprintf("p%d", i), Name: "v1", Price: 10 * i}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Notes.Upsert(ctx, &shop.Note{ID: fmt.Sprintf("n%d", i), Text: "v1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []*shop.Repository{a, b, c, a, b} {
+		mustSync(t, r)
+	}
+
+	proxy.offline()
+	if err := c.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p0", Name: "c offline", Price: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Notes.Delete(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p1", Name: "a", Price: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p1", Name: "b later", Price: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Pizzas.Delete(ctx, "p2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "bad", Name: "refund", Price: -1}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	if _, err := c.Sync(ctx); err == nil {
+		t.Fatal("c synced while offline")
+	}
+	proxy.heal()
+	for range 2 {
+		for _, r := range []*shop.Repository{c, a, b} {
+			mustSync(t, r)
+		}
+	}
+
+	dead, _ := a.DeadLetters(ctx)
+	if len(dead) != 1 || dead[0].ID != "bad" || dead[0].Status != 422 || !strings.Contains(dead[0].Body, "negative") {
+		t.Fatalf("a's dead letters: %+v", dead)
+	}
+	if err := a.Discard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var server feed
+	call(t, "GET", hs.URL+"/pizzas/_changes", "", proto("", ""), &server)
+	var notes feed
+	call(t, "GET", hs.URL+"/notes/_changes", "", proto("", ""), &notes)
+	want := map[string]string{}
+	for _, e := range server.Changes {
+		var p shop.Pizza
+		json.Unmarshal(e.Record, &p)
+		if !e.Deleted {
+			want["pizza "+e.ID] = fmt.Sprintf("%s %d", p.Name, p.Price)
+		}
+	}
+	tombstone := false
+	for _, e := range notes.Changes {
+		if e.Deleted {
+			tombstone = tombstone || e.ID == "n1"
+			continue
+		}
+		var n shop.Note
+		json.Unmarshal(e.Record, &n)
+		want["note "+e.ID] = n.Text
+	}
+	if !tombstone {
+		t.Fatalf("the late delete of n1 is not in the change feed: %+v", notes)
+	}
+	if want["pizza p0"] != "c offline 1" || want["pizza p1"] != "b later 3" || want["pizza p2"] != "" {
+		t.Fatalf("server: %v", want)
+	}
+	for i, r := range []*shop.Repository{a, b, c} {
+		got := map[string]string{}
+		ps, _ := r.Pizzas.Find(ctx, shop.PizzaQuery{}, runtime.LocalOnly)
+		for _, p := range ps {
+			got["pizza "+p.ID] = fmt.Sprintf("%s %d", p.Name, p.Price)
+		}
+		ns, _ := r.Notes.Find(ctx, shop.NoteQuery{}, runtime.LocalOnly)
+		for _, n := range ns {
+			got["note "+n.ID] = n.Text
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("client %d differs from the server:\nclient %v\nserver %v", i, got, want)
+		}
+	}
+}
+
+// A cursor older than the purged tombstones gets 410; the client resyncs by mark and
+// sweep, keeps its queued writes, and drops what the server deleted meanwhile.
+func TestProtocolResyncAfterExpiredCursor(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	hs, _ := startServer(t, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour))
+	a := protocolRepo(t, hs.URL)
+	b := protocolRepo(t, hs.URL)
+	for _, id := range []string{"n1", "n2"} {
+		if err := a.Notes.Upsert(ctx, &shop.Note{ID: id, Text: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	if err := a.Notes.Delete(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mu.Lock()
+	now = now.Add(2 * time.Hour) // the tombstone of n1 is purged at the next feed read
+	mu.Unlock()
+	if err := b.Notes.Upsert(ctx, &shop.Note{ID: "n3", Text: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a) // reads the feed: purges
+	mustSync(t, b) // 410, resync
+	if _, err := b.Notes.Get(ctx, "n1", runtime.LocalOnly); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("after the resync b still has the note deleted while its cursor expired: %v", err)
+	}
+	mustSync(t, a)
+	if got, err := a.Notes.Get(ctx, "n3", runtime.LocalOnly); err != nil || got.Text != "queued" {
+		t.Fatalf("b's queued write did not survive the resync: %+v, %v", got, err)
+	}
+}

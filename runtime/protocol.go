@@ -1,0 +1,262 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Stored is a record as a versioned remote holds it.
+type Stored struct {
+	Record  json.RawMessage // nil for a deleted record of a model without deletedAt
+	Version string
+	Deleted bool
+}
+
+// VersionedRemote is implemented by remotes whose records carry versions that writes
+// check (the protocol remote); the sync machinery uses it when present.
+type VersionedRemote interface {
+	GetStored(ctx context.Context, e *Endpoint, id string) (Stored, error)
+	PutStored(ctx context.Context, e *Endpoint, w Write) (Stored, error)
+	DeleteStored(ctx context.Context, e *Endpoint, w Write) (Stored, error)
+}
+
+// ChangeFeed is implemented by remotes with a change feed; pulls then go by its cursor.
+type ChangeFeed interface {
+	// Changes returns the changes after cursor ("" for all), or ErrCursorExpired.
+	Changes(ctx context.Context, e *Endpoint, cursor string) (*Changes, error)
+}
+
+// Changes is one page of a change feed.
+type Changes struct {
+	Changes []Change
+	Cursor  string
+	HasMore bool
+}
+
+// Change is one record's latest change.
+type Change struct {
+	ID string
+	Stored
+}
+
+// ErrCursorExpired is returned by a change feed whose server no longer keeps the deletes
+// after the cursor; the client resyncs from the start.
+var ErrCursorExpired = errors.New("the change feed's cursor expired")
+
+// ProtocolRemote is a remote that speaks the syncgen protocol (docs/PROTOCOL.md), as the
+// generated server does: pulls follow the server's change feed, writes carry their
+// version and idempotency key, and deletes arrive as tombstones for every model.
+type ProtocolRemote struct {
+	rest *RESTRemote
+}
+
+// NewProtocolRemote returns a remote for the syncgen protocol server at baseURL. It takes
+// the transport options of NewRESTRemote (WithHTTPClient, WithRequestHook,
+// WithRequestTimeout, WithMaxPageBytes); the others do not apply.
+func NewProtocolRemote(baseURL string, opts ...RESTOption) *ProtocolRemote {
+	r := NewRESTRemote(baseURL, opts...)
+	r.protocol = true
+	return &ProtocolRemote{rest: r}
+}
+
+var (
+	_ Remote          = (*ProtocolRemote)(nil)
+	_ VersionedRemote = (*ProtocolRemote)(nil)
+	_ ChangeFeed      = (*ProtocolRemote)(nil)
+)
+
+// Validate reports a bad base URL or option.
+func (p *ProtocolRemote) Validate() error { return p.rest.Validate() }
+
+// List lists records the plain way (Hydrate uses it); pulls use Changes.
+func (p *ProtocolRemote) List(ctx context.Context, e *Endpoint, req ListRequest) (*Page, error) {
+	return p.rest.List(ctx, e, req)
+}
+
+// Get fetches one record; errors.Is(err, ErrNotFound) when the server does not have it or
+// it is deleted.
+func (p *ProtocolRemote) Get(ctx context.Context, e *Endpoint, id string) (json.RawMessage, error) {
+	s, err := p.GetStored(ctx, e, id)
+	if err == nil && s.Deleted {
+		err = fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	return s.Record, err
+}
+
+// Put writes one record with its key and version.
+func (p *ProtocolRemote) Put(ctx context.Context, e *Endpoint, w Write) (json.RawMessage, error) {
+	s, err := p.PutStored(ctx, e, w)
+	return s.Record, err
+}
+
+// Delete deletes one record with its key and version; a record the server does not have
+// is already deleted.
+func (p *ProtocolRemote) Delete(ctx context.Context, e *Endpoint, w Write) error {
+	_, err := p.DeleteStored(ctx, e, w)
+	return err
+}
+
+// changeEntry is the protocol's JSON for a record (see server.go).
+func (c changeEntry) stored() Stored {
+	s := Stored{Version: c.Version, Deleted: c.Deleted}
+	if len(c.Record) > 0 && string(c.Record) != "null" {
+		s.Record = c.Record
+	}
+	return s
+}
+
+// GetStored fetches a record's entry; ErrNotFound when the server never had it.
+func (p *ProtocolRemote) GetStored(ctx context.Context, e *Endpoint, id string) (Stored, error) {
+	if err := p.Validate(); err != nil {
+		return Stored{}, err
+	}
+	u, err := p.rest.itemURL(e, id)
+	if err != nil {
+		return Stored{}, err
+	}
+	s, err := p.entry(ctx, e, http.MethodGet, u, nil, nil)
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+		err = fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return s, err
+}
+
+// PutStored writes a record: If-Match carries the version the client last saw (none for a
+// create), Idempotency-Key the write's key.
+func (p *ProtocolRemote) PutStored(ctx context.Context, e *Endpoint, w Write) (Stored, error) {
+	if err := p.Validate(); err != nil {
+		return Stored{}, err
+	}
+	u, err := p.rest.itemURL(e, w.ID)
+	if err != nil {
+		return Stored{}, err
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	writeHeaders(h, w)
+	return p.entry(ctx, e, http.MethodPut, u, w.Body, h)
+}
+
+// DeleteStored deletes a record; a record the server does not have is already deleted.
+func (p *ProtocolRemote) DeleteStored(ctx context.Context, e *Endpoint, w Write) (Stored, error) {
+	if err := p.Validate(); err != nil {
+		return Stored{}, err
+	}
+	u, err := p.rest.itemURL(e, w.ID)
+	if err != nil {
+		return Stored{}, err
+	}
+	h := http.Header{}
+	writeHeaders(h, w)
+	s, err := p.entry(ctx, e, http.MethodDelete, u, nil, h)
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+		return Stored{Deleted: true}, nil
+	}
+	return s, err
+}
+
+func writeHeaders(h http.Header, w Write) {
+	if w.Key != "" {
+		h.Set("Idempotency-Key", w.Key)
+	}
+	if w.Version != "" {
+		h.Set("If-Match", strconv.Quote(w.Version))
+	}
+}
+
+// entry runs one request whose answer is a change entry.
+func (p *ProtocolRemote) entry(ctx context.Context, e *Endpoint, method string, u *url.URL, body []byte, h http.Header) (Stored, error) {
+	var c changeEntry
+	err := p.rest.do(ctx, e, method, u, body, h, func(_ *http.Response, b io.Reader) error {
+		if err := json.NewDecoder(b).Decode(&c); err != nil {
+			return fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+		}
+		if c.ID == "" {
+			return fmt.Errorf("%w: the answer is not a change entry", ErrMalformedResponse)
+		}
+		return nil
+	})
+	return c.stored(), err
+}
+
+// Changes reads one page of a model's change feed.
+func (p *ProtocolRemote) Changes(ctx context.Context, e *Endpoint, cursor string) (*Changes, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	u, err := p.rest.itemURL(e, "_changes")
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	u.RawQuery = q.Encode()
+	var page struct {
+		Changes []changeEntry `json:"changes"`
+		Cursor  *string       `json:"cursor"`
+		HasMore bool          `json:"hasMore"`
+	}
+	err = p.rest.do(ctx, e, http.MethodGet, u, nil, nil, func(_ *http.Response, b io.Reader) error {
+		if err := json.NewDecoder(b).Decode(&page); err != nil {
+			return fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+		}
+		if page.Cursor == nil {
+			return fmt.Errorf("%w: the page has no cursor", ErrMalformedResponse)
+		}
+		return nil
+	})
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusGone {
+		return nil, fmt.Errorf("%w: %w", ErrCursorExpired, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &Changes{Cursor: *page.Cursor, HasMore: page.HasMore}
+	for _, c := range page.Changes {
+		if c.ID == "" {
+			return nil, fmt.Errorf("%w: a change without an id", ErrMalformedResponse)
+		}
+		out.Changes = append(out.Changes, Change{ID: c.ID, Stored: c.stored()})
+	}
+	return out, nil
+}
+
+// getRemote reads one record, with its version from a versioned remote.
+func (r *Repo) getRemote(ctx context.Context, e *Endpoint, id string) (remoteRecord, error) {
+	if v, ok := r.remote.(VersionedRemote); ok {
+		s, err := v.GetStored(ctx, e, id)
+		return remoteRecord{id: id, raw: s.Record, version: s.Version}, err
+	}
+	raw, err := r.remote.Get(ctx, e, id)
+	return remoteRecord{id: id, raw: raw}, err
+}
+
+// writeRemote sends a write (a DELETE when w.Body is nil) and returns the server's
+// record and version.
+func (r *Repo) writeRemote(ctx context.Context, e *Endpoint, w Write) (json.RawMessage, string, error) {
+	if v, ok := r.remote.(VersionedRemote); ok {
+		var s Stored
+		var err error
+		if w.Body == nil {
+			s, err = v.DeleteStored(ctx, e, w)
+		} else {
+			s, err = v.PutStored(ctx, e, w)
+		}
+		return s.Record, s.Version, err
+	}
+	if w.Body == nil {
+		return nil, "", r.remote.Delete(ctx, e, w)
+	}
+	answer, err := r.remote.Put(ctx, e, w)
+	return answer, "", err
+}
