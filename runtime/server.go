@@ -550,6 +550,14 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 // the idempotency key.
 func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Time) (status int, answer []byte, store bool, err error) {
 	m := q.model
+	// The seq comes first: on PostgreSQL the counter's row lock then serializes writers
+	// from here to the commit, so the record read below cannot change under this write,
+	// and a later commit never gets a smaller seq. A write that changes nothing leaves a
+	// gap, which cursors do not mind.
+	var seq int64
+	if err := tx.QueryRowxContext(ctx, s.q(`UPDATE syncgen_server_counters SET value = value + 1 WHERE name = 'seq' RETURNING value`)).Scan(&seq); err != nil {
+		return 0, nil, false, err
+	}
 	cur, err := s.row(ctx, tx, m, q.id)
 	if err != nil {
 		return 0, nil, false, err
@@ -600,10 +608,6 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 		}
 	}
 
-	var seq int64
-	if err := tx.QueryRowxContext(ctx, s.q(`UPDATE syncgen_server_counters SET value = value + 1 WHERE name = 'seq' RETURNING value`)).Scan(&seq); err != nil {
-		return 0, nil, false, err
-	}
 	row := serverRow{ID: q.id, Version: 1, Seq: seq, Data: string(rec.data), Deleted: rec.deleted}
 	if cur != nil {
 		row.Version = cur.Version + 1

@@ -15,16 +15,39 @@ import (
 	"time"
 
 	"github.com/syncgen/syncgen/internal/e2e/shop"
+	"github.com/syncgen/syncgen/internal/testmod"
 	"github.com/syncgen/syncgen/runtime"
 )
 
-// startServer runs the generated server on a SQLite file behind httptest.
-func startServer(t *testing.T, opts ...runtime.ServerOption) (*httptest.Server, *runtime.DB) {
+// dbOpener opens the server's database on one backend.
+type dbOpener func(t *testing.T) *runtime.DB
+
+// onBackends runs a server test on SQLite and on PostgreSQL.
+func onBackends(t *testing.T, test func(*testing.T, dbOpener)) {
+	t.Run("sqlite", func(t *testing.T) {
+		test(t, func(t *testing.T) *runtime.DB {
+			db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		test(t, func(t *testing.T) *runtime.DB {
+			db, err := runtime.OpenPostgres(testmod.Postgres(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		})
+	})
+}
+
+// startServer runs the generated server behind httptest.
+func startServer(t *testing.T, open dbOpener, opts ...runtime.ServerOption) (*httptest.Server, *runtime.DB) {
 	t.Helper()
-	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := open(t)
 	t.Cleanup(func() { db.Close() })
 	srv, err := shop.NewServer(db, opts...)
 	if err != nil {
@@ -89,12 +112,14 @@ func proto(key, ifMatch string) map[string]string {
 	return h
 }
 
-func TestGeneratedServerProtocol(t *testing.T) {
+func TestGeneratedServerProtocol(t *testing.T) { onBackends(t, testGeneratedServerProtocol) }
+
+func testGeneratedServerProtocol(t *testing.T, open dbOpener) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	hs, _ := startServer(t, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour),
+	hs, _ := startServer(t, open, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour),
 		runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
 			var p struct{ Price int }
 			if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
@@ -199,8 +224,12 @@ func TestGeneratedServerProtocol(t *testing.T) {
 // server: writes are ordered by last-writer-wins there, so an older write does not clobber
 // a newer one.
 func TestPlainClientsConvergeOnTheGeneratedServer(t *testing.T) {
+	onBackends(t, testPlainClientsConvergeOnTheGeneratedServer)
+}
+
+func testPlainClientsConvergeOnTheGeneratedServer(t *testing.T, open dbOpener) {
 	ctx := context.Background()
-	hs, _ := startServer(t)
+	hs, _ := startServer(t, open)
 	a := syncRepo(t, hs.URL)
 	b := syncRepo(t, hs.URL)
 	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "a", Price: 1}); err != nil {
@@ -251,9 +280,11 @@ func protocolRepo(t *testing.T, url string, opts ...runtime.Option) *shop.Reposi
 // Three clients on the generated server through the protocol: edits of different and of
 // the same records, a client writing offline and syncing late, deletes of both kinds.
 // After quiescence every client holds what the server holds.
-func TestThreeProtocolClientsConverge(t *testing.T) {
+func TestThreeProtocolClientsConverge(t *testing.T) { onBackends(t, testThreeProtocolClientsConverge) }
+
+func testThreeProtocolClientsConverge(t *testing.T, open dbOpener) {
 	ctx := context.Background()
-	hs, _ := startServer(t, runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+	hs, _ := startServer(t, open, runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
 		var p struct{ Price int }
 		if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
 			return errors.New("price must not be negative")
@@ -362,11 +393,15 @@ func TestThreeProtocolClientsConverge(t *testing.T) {
 // A cursor older than the purged tombstones gets 410; the client resyncs by mark and
 // sweep, keeps its queued writes, and drops what the server deleted meanwhile.
 func TestProtocolResyncAfterExpiredCursor(t *testing.T) {
+	onBackends(t, testProtocolResyncAfterExpiredCursor)
+}
+
+func testProtocolResyncAfterExpiredCursor(t *testing.T, open dbOpener) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	hs, _ := startServer(t, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour))
+	hs, _ := startServer(t, open, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour))
 	a := protocolRepo(t, hs.URL)
 	b := protocolRepo(t, hs.URL)
 	for _, id := range []string{"n1", "n2"} {
