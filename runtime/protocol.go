@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Stored is a record as a versioned remote holds it.
@@ -259,4 +262,81 @@ func (r *Repo) writeRemote(ctx context.Context, e *Endpoint, w Write) (json.RawM
 	}
 	answer, err := r.remote.Put(ctx, e, w)
 	return answer, "", err
+}
+
+// changeNotifier is implemented by remotes that announce changes (the protocol's
+// _events stream): Run pulls as soon as one arrives.
+type changeNotifier interface {
+	// notify sends on the first channel when the remote announces a change, reconnecting
+	// after failures, until ctx ends; then it closes the second.
+	notify(ctx context.Context) (<-chan struct{}, <-chan struct{})
+}
+
+var _ changeNotifier = (*ProtocolRemote)(nil)
+
+func (p *ProtocolRemote) notify(ctx context.Context) (<-chan struct{}, <-chan struct{}) {
+	changes, done := make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		wait := time.Second
+		for ctx.Err() == nil {
+			start := time.Now()
+			err := p.stream(ctx, changes)
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(start) > time.Minute {
+				wait = time.Second // it had been working: reconnect soon
+			}
+			_ = err // the stream only hastens pulls: Run polls meanwhile
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Minute)
+		}
+	}()
+	return changes, done
+}
+
+// stream reads one connection to the events stream.
+func (p *ProtocolRemote) stream(ctx context.Context, changes chan<- struct{}) error {
+	r := p.rest
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	u, err := r.join("_events")
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Syncgen-Protocol", "1")
+	if r.hook != nil {
+		if err := r.hook(req); err != nil {
+			return err
+		}
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("events: %s", resp.Status)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "event: changed") {
+			select {
+			case changes <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return lines.Err()
 }

@@ -134,10 +134,15 @@ type Server struct {
 	db     *DB
 	opts   serverOptions
 	models []*ServerModel
+	byName map[string]*ServerModel // by path without the leading slash, for batches
 	mux    *http.ServeMux
+	done   chan struct{} // closed by Close: ends event streams
 
-	mu       sync.Mutex
-	purgedAt time.Time
+	mu        sync.Mutex
+	purgedAt  time.Time
+	listeners map[chan string]struct{} // event streams: the paths of changed models
+	closed    bool
+	streams   sync.WaitGroup
 }
 
 // NewServer migrates the server's tables in db and returns the handler of models.
@@ -153,10 +158,14 @@ func NewServer(db *DB, models []ServerModel, opts ...ServerOption) (*Server, err
 	if err := migrateServer(context.Background(), db); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	s := &Server{db: db, opts: o, mux: http.NewServeMux()}
+	s := &Server{db: db, opts: o, mux: http.NewServeMux(), byName: map[string]*ServerModel{},
+		done: make(chan struct{}), listeners: map[chan string]struct{}{}}
+	s.mux.HandleFunc("POST /_batch", s.batch)
+	s.mux.HandleFunc("GET /_events", s.events)
 	for i := range models {
 		m := &models[i]
 		s.models = append(s.models, m)
+		s.byName[strings.TrimPrefix(m.schema.Path, "/")] = m
 		p := m.schema.Path
 		s.mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) { s.list(w, r, m) })
 		s.mux.HandleFunc("POST "+p, func(w http.ResponseWriter, r *http.Request) { s.writeHTTP(w, r, m, "") })
@@ -183,8 +192,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close releases the server's background work. It does not close the DB.
-func (s *Server) Close() error { return nil }
+// Close ends the event streams and waits for them. It does not close the DB.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+	s.mu.Unlock()
+	s.streams.Wait()
+	return nil
+}
 
 // serverRow is a stored record.
 type serverRow struct {
@@ -530,7 +548,8 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 			return http.StatusInternalServerError, errorBody("internal", err.Error())
 		}
 	}
-	status, answer, store, err := s.apply(ctx, tx, q, now)
+	var changed bool
+	status, answer, store, err := s.apply(ctx, tx, q, now, &changed)
 	if err != nil {
 		return http.StatusInternalServerError, errorBody("internal", err.Error())
 	}
@@ -543,12 +562,15 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 	if err := tx.Commit(); err != nil {
 		return http.StatusServiceUnavailable, errorBody("internal", err.Error())
 	}
+	if changed {
+		s.announce(strings.TrimPrefix(m.schema.Path, "/"))
+	}
 	return status, answer
 }
 
 // apply decides and stores a write inside tx. store says whether the answer is kept for
 // the idempotency key.
-func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Time) (status int, answer []byte, store bool, err error) {
+func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Time, changed *bool) (status int, answer []byte, store bool, err error) {
 	m := q.model
 	// The seq comes first: on PostgreSQL the counter's row lock then serializes writers
 	// from here to the commit, so the record read below cannot change under this write,
@@ -625,6 +647,7 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 	if err != nil {
 		return 0, nil, false, err
 	}
+	*changed = true
 	status = http.StatusOK
 	if cur == nil {
 		status = http.StatusCreated
@@ -665,4 +688,155 @@ func (s *Server) later(m *ServerModel, rec serverRecord, cur *serverRow) bool {
 	a, err1 := canonicalJSON(rec.data)
 	b, err2 := canonicalJSON([]byte(cur.Data))
 	return err1 != nil || err2 != nil || string(a) > string(b)
+}
+
+// batch applies several writes, each judged and committed on its own, in order.
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
+	const maxOps = 100
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8*s.opts.maxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the batch is too large")
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	var req struct {
+		Ops []struct {
+			Key     string          `json:"key"`
+			Model   string          `json:"model"`
+			Op      string          `json:"op"`
+			ID      string          `json:"id"`
+			Version *string         `json:"version"`
+			Record  json.RawMessage `json:"record"`
+		} `json:"ops"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "the batch is not JSON: "+err.Error())
+		return
+	}
+	if len(req.Ops) > maxOps {
+		writeError(w, http.StatusRequestEntityTooLarge, "batch_too_large", fmt.Sprintf("at most %d ops in a batch", maxOps))
+		return
+	}
+	type result struct {
+		Key    string          `json:"key"`
+		Status int             `json:"status"`
+		Entry  json.RawMessage `json:"entry"`
+		Error  json.RawMessage `json:"error"`
+	}
+	results := make([]result, len(req.Ops))
+	for i, op := range req.Ops {
+		res := result{Key: op.Key}
+		m := s.byName[op.Model]
+		var status int
+		var answer []byte
+		switch {
+		case m == nil:
+			status, answer = http.StatusNotFound, errorBody("not_found", "no model "+strconv.Quote(op.Model))
+		case op.Op != "put" && op.Op != "delete":
+			status, answer = http.StatusBadRequest, errorBody("bad_request", `op must be "put" or "delete"`)
+		case op.Key == "":
+			status, answer = http.StatusBadRequest, errorBody("missing_key", "every op needs a key")
+		default:
+			status, answer = s.write(r.Context(), writeReq{model: m, id: op.ID, del: op.Op == "delete",
+				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
+		}
+		res.Status = status
+		if status < 300 {
+			res.Entry = answer
+		} else {
+			var e struct {
+				Entry json.RawMessage `json:"entry"`
+			}
+			json.Unmarshal(answer, &e)
+			res.Entry, res.Error = e.Entry, answer
+		}
+		results[i] = res
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+// announce tells the event streams that a model changed.
+func (s *Server) announce(model string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.listeners {
+		select {
+		case ch <- model:
+		default: // the stream has a backlog; its next event names every model
+			select {
+			case ch <- "":
+			default:
+			}
+		}
+	}
+}
+
+// events streams which models changed (server-sent events): one event per 100 ms at most,
+// a ping every 25 s, until the client leaves or the server closes.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	ch := make(chan string, 64)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "internal", "the server is closing")
+		return
+	}
+	s.listeners[ch] = struct{}{}
+	s.streams.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ch)
+		s.mu.Unlock()
+		s.streams.Done()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if c := r.URL.Query().Get("cursor"); c != "" { // changes since the client's cursor first
+		ch <- ""
+	}
+	rc.Flush()
+	ping := time.NewTicker(25 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case <-ping.C:
+			io.WriteString(w, ": ping\n\n")
+		case model := <-ch:
+			changed := map[string]bool{model: true}
+			coalesce := time.After(100 * time.Millisecond)
+		gather:
+			for {
+				select {
+				case m := <-ch:
+					changed[m] = true
+				case <-coalesce:
+					break gather
+				}
+			}
+			var models []string
+			for _, m := range s.models {
+				if name := strings.TrimPrefix(m.schema.Path, "/"); changed[name] || changed[""] {
+					models = append(models, name)
+				}
+			}
+			var seq int64
+			s.db.reader.QueryRowxContext(r.Context(), s.q(`SELECT value FROM syncgen_server_counters WHERE name = 'seq'`)).Scan(&seq)
+			data, _ := json.Marshal(map[string]any{"models": models, "seq": strconv.FormatInt(seq, 10)})
+			fmt.Fprintf(w, "event: changed\ndata: %s\n\n", data)
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
 }

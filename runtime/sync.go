@@ -216,8 +216,9 @@ func (r *Repo) setStatus(f func(*Status)) {
 }
 
 // Run keeps syncing until ctx ends or the repository closes: a round every interval
-// (WithSyncInterval), a push soon after each local write, and, after failures, rounds
-// spaced by backoff. Queued writes wait out their own backoff. Every nth round is a full
+// (WithSyncInterval), at once when the server announces changes (the protocol's events
+// stream), a push soon after each local write, and, after failures, rounds spaced by
+// backoff. Queued writes wait out their own backoff. Every nth round is a full
 // pull (WithFullPullEvery). It returns nil when the repository closes, ctx.Err() when ctx
 // ends. One Run at a time.
 func (r *Repo) Run(ctx context.Context) error {
@@ -236,6 +237,14 @@ func (r *Repo) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	var announced <-chan struct{} // the server's announcements of changes, when it makes them
+	if n, ok := r.remote.(changeNotifier); ok {
+		nctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(r.ctx, cancel)
+		changes, done := n.notify(nctx)
+		defer func() { stop(); cancel(); <-done }()
+		announced = changes
+	}
 	failures := 0
 	for n := 1; ; n++ {
 		full := r.sync.fullEvery > 0 && n%r.sync.fullEvery == 0
@@ -248,15 +257,16 @@ func (r *Repo) Run(ctx context.Context) error {
 		if failures > 0 {
 			next = min(next, r.backoff(failures))
 		}
-		if err := r.pushUntil(ctx, time.NewTimer(next)); err != nil || r.ctx.Err() != nil {
+		if err := r.pushUntil(ctx, time.NewTimer(next), announced); err != nil || r.ctx.Err() != nil {
 			return err
 		}
 	}
 }
 
 // pushUntil pushes after local writes and when a write's backoff ends, until the timer
-// fires (nil), ctx ends (its error) or the repository closes (nil).
-func (r *Repo) pushUntil(ctx context.Context, until *time.Timer) error {
+// fires or the server announces changes (nil), ctx ends (its error) or the repository
+// closes (nil).
+func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-chan struct{}) error {
 	defer until.Stop()
 	for {
 		due := time.NewTimer(time.Hour)
@@ -274,6 +284,9 @@ func (r *Repo) pushUntil(ctx context.Context, until *time.Timer) error {
 			due.Stop()
 			return nil
 		case <-until.C:
+			due.Stop()
+			return nil
+		case <-announced:
 			due.Stop()
 			return nil
 		case <-due.C:

@@ -431,3 +431,88 @@ func testProtocolResyncAfterExpiredCursor(t *testing.T, open dbOpener) {
 		t.Fatalf("b's queued write did not survive the resync: %+v, %v", got, err)
 	}
 }
+
+func TestServerBatch(t *testing.T) { onBackends(t, testServerBatch) }
+
+func testServerBatch(t *testing.T, open dbOpener) {
+	hs, _ := startServer(t, open)
+	batch := `{"ops":[
+		{"key":"c:1","model":"pizzas","op":"put","id":"a","record":{"id":"a","name":"A","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}},
+		{"key":"c:2","model":"pizzas","op":"put","id":"b","version":"9","record":{"id":"b","name":"B","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}},
+		{"key":"c:3","model":"nope","op":"put","id":"x","record":{}}
+	]}`
+	type result struct {
+		Key    string `json:"key"`
+		Status int    `json:"status"`
+		Entry  *entry `json:"entry"`
+		Error  *entry `json:"error"`
+	}
+	var first, again struct{ Results []result }
+	if st := call(t, "POST", hs.URL+"/_batch", batch, proto("", ""), &first); st != 200 || len(first.Results) != 3 {
+		t.Fatalf("batch: %d %+v", st, first)
+	}
+	r := first.Results
+	if r[0].Status != 201 || r[0].Entry == nil || r[0].Entry.Version != "1" ||
+		r[1].Status != 409 || r[1].Error == nil || r[1].Error.Code != "conflict" ||
+		r[2].Status != 404 || r[2].Key != "c:3" {
+		t.Fatalf("results: %+v", r)
+	}
+	// The same batch again changes nothing: the stored answers come back.
+	call(t, "POST", hs.URL+"/_batch", batch, proto("", ""), &again)
+	if again.Results[0].Status != 201 || again.Results[0].Entry.Seq != r[0].Entry.Seq {
+		t.Fatalf("replayed batch: %+v", again.Results)
+	}
+	var f feed
+	call(t, "GET", hs.URL+"/pizzas/_changes", "", proto("", ""), &f)
+	if len(f.Changes) != 1 || f.Changes[0].ID != "a" {
+		t.Fatalf("feed after a batch and its replay: %+v", f)
+	}
+}
+
+// Run pulls as soon as the server announces a change on its events stream, long before
+// its interval; the server's Close ends the stream.
+func TestRunFollowsServerEvents(t *testing.T) { onBackends(t, testRunFollowsServerEvents) }
+
+func testRunFollowsServerEvents(t *testing.T, open dbOpener) {
+	ctx := context.Background()
+	db := open(t)
+	t.Cleanup(func() { db.Close() })
+	srv, err := shop.NewServer(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	a := protocolRepo(t, hs.URL)
+	b := protocolRepo(t, hs.URL, runtime.WithSyncInterval(time.Hour))
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	ran := make(chan error, 1)
+	go func() { ran <- b.Run(runCtx) }()
+	results := b.Pizzas.Subscribe(runCtx, shop.PizzaQuery{})
+	<-results
+	time.Sleep(200 * time.Millisecond) // b's first round and its stream are up
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "announced"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	select {
+	case got := <-results:
+		if len(got) != 1 || got[0].Name != "announced" {
+			t.Fatalf("b got %+v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("b did not pull after the server announced a change")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server's Close did not end the events stream")
+	}
+	stop()
+	if err := <-ran; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
