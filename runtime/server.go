@@ -93,6 +93,41 @@ type serverOptions struct {
 	keys       time.Duration
 	maxBody    int64
 	validate   func(ctx context.Context, model string, record json.RawMessage) error
+	auth       func(*http.Request) (string, error)
+	scope      func(ctx context.Context, user, model string, record json.RawMessage) bool
+	before     func(ctx context.Context, user, model string, record json.RawMessage) (json.RawMessage, error)
+}
+
+// WithAuthentication identifies the user of each request; an error is answered with 401.
+// The other hooks get the user; ServerUser reads it from a request's context.
+func WithAuthentication(f func(*http.Request) (user string, err error)) ServerOption {
+	return func(o *serverOptions) { o.auth = f }
+}
+
+// WithScope says whether user may see and write a record of model (its Go name). Records
+// out of scope are neither listed nor readable nor writable: to the user they are absent;
+// writing a new record out of scope is 403.
+func WithScope(f func(ctx context.Context, user, model string, record json.RawMessage) bool) ServerOption {
+	return func(o *serverOptions) { o.scope = f }
+}
+
+// WithBeforeWrite may change each record before it is stored, after validation: to set
+// readonly fields, say. An error is answered with 422.
+func WithBeforeWrite(f func(ctx context.Context, user, model string, record json.RawMessage) (json.RawMessage, error)) ServerOption {
+	return func(o *serverOptions) { o.before = f }
+}
+
+type serverUserKey struct{}
+
+// ServerUser returns the user WithAuthentication found for a request's context.
+func ServerUser(ctx context.Context) string {
+	u, _ := ctx.Value(serverUserKey{}).(string)
+	return u
+}
+
+// visible reports whether the request's user may see a record's data.
+func (s *Server) visible(ctx context.Context, m *ServerModel, data string) bool {
+	return s.opts.scope == nil || s.opts.scope(ctx, ServerUser(ctx), m.schema.Model, json.RawMessage(data))
 }
 
 // WithServerClock replaces time.Now for the server (tests).
@@ -188,6 +223,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Syncgen-Protocol", "1")
+	}
+	if s.opts.auth != nil {
+		user, err := s.opts.auth(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), serverUserKey{}, user))
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -293,9 +336,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *ServerModel) {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	out := make([]json.RawMessage, len(data))
-	for i, d := range data {
-		out[i] = json.RawMessage(d)
+	out := make([]json.RawMessage, 0, len(data))
+	for _, d := range data {
+		if s.visible(r.Context(), m, d) {
+			out = append(out, json.RawMessage(d))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -321,7 +366,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, m *ServerModel) {
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
-	case row == nil || (row.Deleted && !m.hasDeleted && !protocol(r)):
+	case row == nil || (row.Deleted && !m.hasDeleted && !protocol(r)) || !s.visible(r.Context(), m, row.Data):
 		writeError(w, http.StatusNotFound, "not_found", "no such record")
 	case protocol(r):
 		writeJSON(w, http.StatusOK, m.entry(row))
@@ -403,7 +448,9 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *ServerModel)
 		rows, page.HasMore = rows[:limit], true
 	}
 	for i := range rows {
-		page.Changes = append(page.Changes, m.entry(&rows[i]))
+		if s.visible(ctx, m, rows[i].Data) {
+			page.Changes = append(page.Changes, m.entry(&rows[i]))
+		}
 		page.Cursor = strconv.FormatInt(rows[i].Seq, 10)
 	}
 	if !page.HasMore {
@@ -523,7 +570,7 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 	if q.ifMatch != nil {
 		ifMatch = "\"" + *q.ifMatch
 	}
-	fmt.Fprintf(hash, "%t\x00%s\x00%s\x00%s\x00%t\x00", q.del, m.schema.Table, q.id, ifMatch, q.protocol)
+	fmt.Fprintf(hash, "%t\x00%s\x00%s\x00%s\x00%t\x00%s\x00", q.del, m.schema.Table, q.id, ifMatch, q.protocol, ServerUser(ctx))
 	hash.Write(q.body)
 	sum := hex.EncodeToString(hash.Sum(nil))
 
@@ -584,6 +631,9 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 	if err != nil {
 		return 0, nil, false, err
 	}
+	if cur != nil && !s.visible(ctx, m, cur.Data) {
+		return http.StatusNotFound, errorBody("not_found", "no such record"), false, nil
+	}
 	curEntry := func() []byte {
 		var e any
 		if cur != nil {
@@ -623,6 +673,18 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 			if verr := s.opts.validate(ctx, m.schema.Model, rec.data); verr != nil {
 				return http.StatusUnprocessableEntity, errorBody("validation", verr.Error()), true, nil
 			}
+		}
+		if s.opts.before != nil {
+			data, berr := s.opts.before(ctx, ServerUser(ctx), m.schema.Model, rec.data)
+			if berr != nil {
+				return http.StatusUnprocessableEntity, errorBody("validation", berr.Error()), true, nil
+			}
+			if rec, err = m.normalize(data, now.Add(s.opts.skew).Truncate(time.Microsecond)); err != nil || rec.id != q.id {
+				return 0, nil, false, fmt.Errorf("the before-write hook made the record invalid: %v", err)
+			}
+		}
+		if !s.visible(ctx, m, string(rec.data)) {
+			return http.StatusForbidden, errorBody("forbidden", "this record is out of your scope"), false, nil
 		}
 		if !q.protocol && cur != nil && !s.later(m, rec, cur) {
 			status, answer = s.answer(q, m, cur, http.StatusOK) // the stored record is later: it stays

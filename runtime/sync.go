@@ -482,7 +482,8 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 			conflict, he, err = false, nil, fmt.Errorf("read the record after a 409: %w", gerr)
 		}
 	}
-	final := !conflict && he != nil && he.Status >= 400 && he.Status < 500 && !IsRetryable(err)
+	// 401 is not final: a refreshed credential in the request hook fixes it.
+	final := !conflict && he != nil && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusUnauthorized && !IsRetryable(err)
 	// The outcome is recorded even when the caller's ctx ends now: the remote has it.
 	rctx := context.WithoutCancel(ctx)
 	terr := r.tx(rctx, rep, func(tx *Tx) error {

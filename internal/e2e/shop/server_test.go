@@ -516,3 +516,63 @@ func testRunFollowsServerEvents(t *testing.T, open dbOpener) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// Authentication, per-user scoping and a before-write hook that sets a readonly field.
+func TestServerHooks(t *testing.T) { onBackends(t, testServerHooks) }
+
+func testServerHooks(t *testing.T, open dbOpener) {
+	ctx := context.Background()
+	hs, _ := startServer(t, open,
+		runtime.WithAuthentication(func(r *http.Request) (string, error) {
+			if u := r.Header.Get("X-User"); u != "" {
+				return u, nil
+			}
+			return "", errors.New("who are you?")
+		}),
+		runtime.WithScope(func(_ context.Context, user, model string, rec json.RawMessage) bool {
+			var n struct{ Text string }
+			return model != "Note" || json.Unmarshal(rec, &n) == nil && strings.HasPrefix(n.Text, user+":")
+		}),
+		runtime.WithBeforeWrite(func(_ context.Context, user, model string, rec json.RawMessage) (json.RawMessage, error) {
+			if model != "Pizza" {
+				return rec, nil
+			}
+			var m map[string]any
+			json.Unmarshal(rec, &m)
+			m["rating"] = 4.5 // readonly: the server's
+			return json.Marshal(m)
+		}))
+	as := func(user string) *shop.Repository {
+		return openRepo(t, runtime.NewProtocolRemote(hs.URL, runtime.WithRequestHook(func(r *http.Request) error {
+			r.Header.Set("X-User", user)
+			return nil
+		})), runtime.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+	}
+	ann, bob := as("ann"), as("bob")
+	if err := ann.Notes.Upsert(ctx, &shop.Note{ID: "a1", Text: "ann: mine"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.Notes.Upsert(ctx, &shop.Note{ID: "a2", Text: "bob: planted"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "rated", Rating: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, ann)
+	mustSync(t, bob)
+	if dead, _ := ann.DeadLetters(ctx); len(dead) != 1 || dead[0].ID != "a2" || dead[0].Status != 403 {
+		t.Fatalf("ann's dead letters: %+v", dead)
+	}
+	if _, err := bob.Notes.Get(ctx, "a1", runtime.LocalOnly); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("bob sees ann's note: %v", err)
+	}
+	if got, _ := bob.Pizzas.Get(ctx, "p", runtime.LocalOnly); got.Rating != 4.5 {
+		t.Fatalf("the before-write hook's rating did not reach bob: %+v", got)
+	}
+	if got, _ := ann.Pizzas.Get(ctx, "p", runtime.LocalOnly); got.Rating != 4.5 {
+		t.Fatalf("the writer did not take the server's rating: %+v", got)
+	}
+	if st := call(t, "GET", hs.URL+"/notes", "", nil, nil); st != 401 {
+		t.Fatalf("without a user: %d", st)
+	}
+}
