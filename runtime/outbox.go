@@ -29,6 +29,7 @@ type entry struct {
 	ID        string         `db:"record_id"`
 	Op        string         `db:"op"`
 	Body      sql.NullString `db:"body"`
+	IfMatch   string         `db:"if_match"`
 	Attempts  int            `db:"attempts"`
 	Conflicts int            `db:"conflicts"`
 	NextAt    string         `db:"next_at"`
@@ -38,7 +39,7 @@ type entry struct {
 // frozen reports whether the entry has been sent: its body and key never change again.
 func (e entry) frozen() bool { return e.Attempts > 0 }
 
-const entryColumns = "seq, model, record_id, op, body, attempts, conflicts, next_at, hold_until"
+const entryColumns = "seq, model, record_id, op, body, if_match, attempts, conflicts, next_at, hold_until"
 
 // recordState is what the sync machinery knows of one record besides its row.
 type recordState struct {

@@ -443,7 +443,8 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 			return err
 		}
 		w = Write{ID: h.ID, Key: client + ":" + strconv.FormatInt(h.Seq, 10), Version: st.version}
-		if h.frozen() {
+		if h.frozen() { // the same request as the first time: body and version
+			w.Version = h.IfMatch
 			if h.Body.Valid {
 				w.Body = []byte(h.Body.String)
 			}
@@ -451,8 +452,8 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 			return r.deadLetter(ctx, tx, h, 0, "", bodyErr)
 		}
 		h.Attempts++
-		_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, attempts = ? WHERE seq = ?`,
-			marshalBody(w.Body), h.Attempts, h.Seq)
+		_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, if_match = ?, attempts = ? WHERE seq = ?`,
+			marshalBody(w.Body), w.Version, h.Attempts, h.Seq)
 		return err
 	})
 	if err != nil || !ok || bodyErr != nil {

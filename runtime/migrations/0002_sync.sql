@@ -4,8 +4,8 @@
 
 -- +goose Up
 -- One row per queued write, in order. seq is the client's operation sequence: with the
--- client id it makes the write's idempotency key. body and attempts are set when the
--- write is first sent; from then on it is frozen. next_at is the backoff, hold_until a
+-- client id it makes the write's idempotency key. body, if_match (the version the write
+-- expects) and attempts are set when the write is first sent; from then on it is frozen. next_at is the backoff, hold_until a
 -- server's Retry-After (which even an explicit Sync honours). conflicts counts the 409s
 -- in a row that led to this write, which backs off like a failure. dead marks a dead
 -- letter, which holds the record's later writes until Retry or Discard.
@@ -15,6 +15,7 @@ CREATE TABLE syncgen_outbox (
     record_id TEXT NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
     body TEXT,
+    if_match TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
     conflicts INTEGER NOT NULL DEFAULT 0,
     next_at TEXT NOT NULL DEFAULT '',

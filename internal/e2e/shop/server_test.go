@@ -576,3 +576,56 @@ func testServerHooks(t *testing.T, open dbOpener) {
 		t.Fatalf("without a user: %d", st)
 	}
 }
+
+// The server commits an update and the answer is lost; a pull then sees the new version.
+// The retry must be the same request (same key, body and If-Match), which the server
+// answers from its key: not a 422 for a reused key, not a dead letter.
+func TestProtocolLostAnswerRetriesTheSameRequest(t *testing.T) {
+	ctx := context.Background()
+	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
+		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+	proxy := newFaultProxy(t, hs.URL)
+	c := protocolRepo(t, proxy.URL)
+	if err := c.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	var mu sync.Mutex
+	lost := 0
+	proxy.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodPut || lost == 2 { // net/http retries a lost idempotent request once
+			return false
+		}
+		lost++
+		next.ServeHTTP(httptest.NewRecorder(), r)
+		return hangUp(w)
+	})
+	if err := c.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(ctx); err == nil {
+		t.Fatal("the lost answers went unnoticed")
+	}
+	for i := 0; ; i++ {
+		if _, err := c.Sync(ctx); err == nil && c.Status().Pending == 0 {
+			break
+		} else if i == 3 {
+			t.Fatalf("sync: %v %+v", err, c.Status())
+		}
+	}
+	if dead, _ := c.DeadLetters(ctx); len(dead) > 0 {
+		t.Fatalf("the retry of a lost answer became a dead letter: %+v", dead)
+	}
+	var e entry
+	call(t, "GET", hs.URL+"/pizzas/p", "", proto("", ""), &e)
+	if e.Version != "2" {
+		t.Fatalf("server entry: %+v (the write applied more than once?)", e)
+	}
+}
