@@ -68,7 +68,32 @@ func NewProtocolRemote(baseURL string, opts ...RESTOption) *ProtocolRemote {
 	return &ProtocolRemote{rest: r}
 }
 
+// Batcher is implemented by remotes that take several writes in one request (the
+// protocol's _batch); pushes use it when more than one record is due.
+type Batcher interface {
+	// WriteBatch sends the writes (a delete where Body is nil) and returns one result
+	// each, in order; an error means no result is known.
+	WriteBatch(ctx context.Context, writes []BatchWrite) ([]BatchResult, error)
+}
+
+// BatchWrite is one write of a batch.
+type BatchWrite struct {
+	Endpoint *Endpoint
+	Write
+}
+
+// BatchResult is the outcome of one write of a batch: what the remote stored, or the
+// *HTTPError the write alone would have got.
+type BatchResult struct {
+	Stored Stored
+	Err    error
+}
+
+// maxBatch is how many writes go in one batch (the protocol's limit).
+const maxBatch = 100
+
 var (
+	_ Batcher         = (*ProtocolRemote)(nil)
 	_ Remote          = (*ProtocolRemote)(nil)
 	_ VersionedRemote = (*ProtocolRemote)(nil)
 	_ ChangeFeed      = (*ProtocolRemote)(nil)
@@ -339,4 +364,68 @@ func (p *ProtocolRemote) stream(ctx context.Context, changes chan<- struct{}) er
 		}
 	}
 	return lines.Err()
+}
+
+// WriteBatch sends writes in one POST {base}/_batch.
+func (p *ProtocolRemote) WriteBatch(ctx context.Context, writes []BatchWrite) ([]BatchResult, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	u, err := p.rest.join("_batch")
+	if err != nil {
+		return nil, err
+	}
+	type op struct {
+		Key     string          `json:"key"`
+		Model   string          `json:"model"`
+		Op      string          `json:"op"`
+		ID      string          `json:"id"`
+		Version string          `json:"version,omitempty"`
+		Record  json.RawMessage `json:"record,omitempty"`
+	}
+	ops := make([]op, len(writes))
+	for i, w := range writes {
+		o := op{Key: w.Key, Model: strings.TrimPrefix(w.Endpoint.Path, "/"), Op: "put", ID: w.ID, Version: w.Version, Record: w.Body}
+		if w.Body == nil {
+			o.Op = "delete"
+		}
+		ops[i] = o
+	}
+	body, err := json.Marshal(map[string]any{"ops": ops})
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		Results []struct {
+			Status int             `json:"status"`
+			Entry  *changeEntry    `json:"entry"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"results"`
+	}
+	err = p.rest.do(ctx, &Endpoint{}, http.MethodPost, u, body, http.Header{"Content-Type": {"application/json"}},
+		func(_ *http.Response, b io.Reader) error {
+			if err := json.NewDecoder(b).Decode(&answer); err != nil {
+				return fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+			}
+			if len(answer.Results) != len(writes) {
+				return fmt.Errorf("%w: %d results for %d writes", ErrMalformedResponse, len(answer.Results), len(writes))
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BatchResult, len(writes))
+	for i, res := range answer.Results {
+		switch {
+		case res.Status >= 200 && res.Status < 300 && res.Entry != nil:
+			out[i].Stored = res.Entry.stored()
+		case res.Status == http.StatusNotFound && writes[i].Body == nil:
+			out[i].Stored = Stored{Deleted: true} // already gone
+		default:
+			out[i].Err = &HTTPError{Method: "POST", URL: redactURL(u) + " (op " + strconv.Itoa(i) + ")",
+				Status: res.Status, Body: []byte(res.Error)}
+		}
+	}
+	return out, nil
 }

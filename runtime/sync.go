@@ -362,6 +362,26 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 		if len(batch) == 0 {
 			break
 		}
+		if b, ok := r.remote.(Batcher); ok && len(batch) > 1 {
+			for len(batch) > 0 {
+				n := min(len(batch), maxBatch)
+				acked, errs := r.pushBatch(ctx, b, batch[:n], rep)
+				for i, h := range batch[:n] {
+					tried[h.Seq] = true
+					if !acked[i] {
+						stuck[[2]string{h.Table, h.ID}] = true
+					}
+					if errs[i] != nil {
+						failures++
+						if first == nil {
+							first = errs[i]
+						}
+					}
+				}
+				batch = batch[n:]
+			}
+			continue
+		}
 		sem := make(chan struct{}, r.sync.pushLimit)
 		var wg sync.WaitGroup
 		for _, h := range batch {
@@ -424,11 +444,28 @@ const maxConflicts = 5
 // acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off. acked says
 // the remote took the write.
 func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked bool, _ error) {
+	p, err := r.prepare(ctx, h, rep)
+	if p == nil || err != nil {
+		return false, err
+	}
+	answer, version, err := r.writeRemote(ctx, p.m.endpoint(), p.w)
+	return r.finish(ctx, p, answer, version, err, rep)
+}
+
+// pushing is an entry about to be sent.
+type pushing struct {
+	h entry
+	m syncModel
+	w Write
+}
+
+// prepare fixes an entry's request before its first send, in a commit of its own; nil
+// when the entry is gone or its body could not be built (a dead letter then).
+func (r *Repo) prepare(ctx context.Context, h entry, rep *SyncReport) (*pushing, error) {
 	m := r.byTable[h.Table]
-	model := m.schema().Model
 	client, err := r.clientID(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var w Write
 	var ok bool
@@ -456,14 +493,19 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 			marshalBody(w.Body), w.Version, h.Attempts, h.Seq)
 		return err
 	})
-	if err != nil || !ok || bodyErr != nil {
-		if err != nil {
-			return false, fmt.Errorf("push %s %q: %w", model, h.ID, err)
-		}
-		return false, nil
+	if err != nil {
+		return nil, fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
 	}
+	if !ok || bodyErr != nil {
+		return nil, nil
+	}
+	return &pushing{h: h, m: m, w: w}, nil
+}
 
-	answer, version, err := r.writeRemote(ctx, m.endpoint(), w)
+// finish records what the remote answered to a sent entry.
+func (r *Repo) finish(ctx context.Context, p *pushing, answer []byte, version string, err error, rep *SyncReport) (acked bool, _ error) {
+	h, m, w := p.h, p.m, p.w
+	model := m.schema().Model
 	if ctx.Err() != nil {
 		return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
 	}
@@ -505,6 +547,43 @@ func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked boo
 		return false, fmt.Errorf("push %s %q: %w", model, h.ID, err)
 	}
 	return err == nil && !conflict, nil
+}
+
+// pushBatch sends entries in one request of a remote that takes batches, and records
+// each outcome as pushOne does. acked says, per entry, whether the remote took it.
+func (r *Repo) pushBatch(ctx context.Context, b Batcher, heads []entry, rep *SyncReport) ([]bool, []error) {
+	acked, errs := make([]bool, len(heads)), make([]error, len(heads))
+	var ps []*pushing
+	var at []int
+	var writes []BatchWrite
+	for i, h := range heads {
+		p, err := r.prepare(ctx, h, rep)
+		if p == nil || err != nil {
+			errs[i] = err
+			continue
+		}
+		ps, at = append(ps, p), append(at, i)
+		writes = append(writes, BatchWrite{Endpoint: p.m.endpoint(), Write: p.w})
+	}
+	if len(ps) == 0 {
+		return acked, errs
+	}
+	results, err := b.WriteBatch(ctx, writes)
+	var he *HTTPError
+	refused := errors.As(err, &he) // the batch itself (its size, say), not its writes
+	for k, p := range ps {
+		var res BatchResult
+		switch {
+		case refused:
+			res.Stored.Record, res.Stored.Version, res.Err = r.writeRemote(ctx, p.m.endpoint(), p.w)
+		case err != nil:
+			res.Err = err
+		default:
+			res = results[k]
+		}
+		acked[at[k]], errs[at[k]] = r.finish(ctx, p, res.Stored.Record, res.Stored.Version, res.Err, rep)
+	}
+	return acked, errs
 }
 
 // conflict handles a 409: the write is dropped and the resolver decides between the local

@@ -629,3 +629,48 @@ func TestProtocolLostAnswerRetriesTheSameRequest(t *testing.T) {
 		t.Fatalf("server entry: %+v (the write applied more than once?)", e)
 	}
 }
+
+// Queued writes of several records go in one batch; when the server refuses the batch
+// itself, they go one by one, and nothing is dead-lettered for it.
+func TestProtocolPushUsesBatches(t *testing.T) {
+	ctx := context.Background()
+	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
+		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+	proxy := newFaultProxy(t, hs.URL)
+	c := protocolRepo(t, proxy.URL)
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := c.Notes.Upsert(ctx, &shop.Note{ID: fmt.Sprintf("n%03d", i), Text: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0, 150)
+	rep := mustSync(t, c)
+	if rep.Models["Note"].Pushed != 150 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if b, p := len(proxy.requests("POST /_batch")), len(proxy.requests("PUT /notes/")); b != 2 || p != 0 {
+		t.Fatalf("150 writes took %d batches and %d PUTs, want 2 and 0", b, p)
+	}
+	proxy.set(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+		if r.URL.Path == "/_batch" {
+			http.Error(w, `{"error":"too big","code":"too_large"}`, http.StatusRequestEntityTooLarge)
+			return true
+		}
+		return false
+	})
+	write(150, 153)
+	mustSync(t, c)
+	if st := c.Status(); st.Pending != 0 || st.DeadLetters != 0 {
+		t.Fatalf("after a refused batch: %+v", st)
+	}
+	if p := len(proxy.requests("PUT /notes/")); p != 3 {
+		t.Fatalf("%d PUTs after the refused batch, want 3", p)
+	}
+}
