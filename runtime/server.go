@@ -571,7 +571,11 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 		ifMatch = "\"" + *q.ifMatch
 	}
 	fmt.Fprintf(hash, "%t\x00%s\x00%s\x00%s\x00%t\x00%s\x00", q.del, m.schema.Table, q.id, ifMatch, q.protocol, ServerUser(ctx))
-	hash.Write(q.body)
+	if c, err := canonicalJSON(q.body); err == nil { // the same record, however it is spelled
+		hash.Write(c)
+	} else {
+		hash.Write(q.body)
+	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 
 	tx, err := s.db.writer.BeginTxx(ctx, nil)
@@ -652,6 +656,10 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 		case cur == nil:
 			return http.StatusNotFound, errorBody("not_found", "no such record"), false, nil
 		case cur.Deleted:
+			status, answer = s.answer(q, m, cur, http.StatusOK)
+			return status, answer, true, nil
+		case !q.protocol && m.hasUpdated && cur.UpdatedAt > formatWall(now):
+			// A plain delete happens now; a record stamped later stays (last writer wins).
 			status, answer = s.answer(q, m, cur, http.StatusOK)
 			return status, answer, true, nil
 		}

@@ -674,3 +674,26 @@ func TestProtocolPushUsesBatches(t *testing.T) {
 		t.Fatalf("%d PUTs after the refused batch, want 3", p)
 	}
 }
+
+// A plain DELETE is ordered by its time: a record stamped later than it stays.
+func TestPlainDeleteLosesToALaterRecord(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
+		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}, runtime.WithServerClock(func() time.Time { return now }))
+	later := now.Add(time.Minute).Format(time.RFC3339)
+	if st := call(t, "PUT", hs.URL+"/toppings/t", `{"id":"t","pizzaId":"p","name":"basil","updatedAt":"`+later+`"}`, nil, nil); st != 201 {
+		t.Fatalf("put: %d", st)
+	}
+	var got map[string]any
+	if st := call(t, "DELETE", hs.URL+"/toppings/t", "", nil, &got); st != 200 || got["name"] != "basil" {
+		t.Fatalf("an earlier delete removed a later record: %d %v", st, got)
+	}
+	if st := call(t, "GET", hs.URL+"/toppings/t", "", nil, nil); st != 200 {
+		t.Fatalf("get: %d", st)
+	}
+}
