@@ -22,17 +22,18 @@ import (
 // dbOpener opens the server's database on one backend.
 type dbOpener func(t *testing.T) *runtime.DB
 
+// sqliteDB opens a server database on a SQLite file.
+func sqliteDB(t *testing.T) *runtime.DB {
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // onBackends runs a server test on SQLite and on PostgreSQL.
 func onBackends(t *testing.T, test func(*testing.T, dbOpener)) {
-	t.Run("sqlite", func(t *testing.T) {
-		test(t, func(t *testing.T) *runtime.DB {
-			db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return db
-		})
-	})
+	t.Run("sqlite", func(t *testing.T) { test(t, sqliteDB) })
 	t.Run("postgres", func(t *testing.T) {
 		test(t, func(t *testing.T) *runtime.DB {
 			db, err := runtime.OpenPostgres(testmod.Postgres(t))
@@ -582,13 +583,7 @@ func testServerHooks(t *testing.T, open dbOpener) {
 // answers from its key: not a 422 for a reused key, not a dead letter.
 func TestProtocolLostAnswerRetriesTheSameRequest(t *testing.T) {
 	ctx := context.Background()
-	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
-		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	})
+	hs, _ := startServer(t, sqliteDB)
 	proxy := newFaultProxy(t, hs.URL)
 	c := protocolRepo(t, proxy.URL)
 	if err := c.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p", Name: "v1"}); err != nil {
@@ -634,13 +629,7 @@ func TestProtocolLostAnswerRetriesTheSameRequest(t *testing.T) {
 // itself, they go one by one, and nothing is dead-lettered for it.
 func TestProtocolPushUsesBatches(t *testing.T) {
 	ctx := context.Background()
-	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
-		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	})
+	hs, _ := startServer(t, sqliteDB)
 	proxy := newFaultProxy(t, hs.URL)
 	c := protocolRepo(t, proxy.URL)
 	write := func(from, to int) {
@@ -678,13 +667,7 @@ func TestProtocolPushUsesBatches(t *testing.T) {
 // A plain DELETE is ordered by its time: a record stamped later than it stays.
 func TestPlainDeleteLosesToALaterRecord(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	hs, _ := startServer(t, func(t *testing.T) *runtime.DB {
-		db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}, runtime.WithServerClock(func() time.Time { return now }))
+	hs, _ := startServer(t, sqliteDB, runtime.WithServerClock(func() time.Time { return now }))
 	later := now.Add(time.Minute).Format(time.RFC3339)
 	if st := call(t, "PUT", hs.URL+"/toppings/t", `{"id":"t","pizzaId":"p","name":"basil","updatedAt":"`+later+`"}`, nil, nil); st != 201 {
 		t.Fatalf("put: %d", st)
