@@ -7,19 +7,21 @@ import (
 	"testing"
 )
 
-func TestExampleRuns(t *testing.T) {
+func TestExampleTellsTheStory(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), t.TempDir(), &out); err != nil {
+	if err := run(context.Background(), config{dir: t.TempDir()}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"applied the migrations",
-		"added 3 pizzas",
-		"pizzas under 9.50: Marinara, Margherita",
-		"deleted Funghi: Get says get Pizza",
-		"record not found",
-		"vegan menu: Marinara",
-		"2 pizzas on the menu, 1 order(s) stored",
+		"counter: offline, added 3 pizzas; sync failed (no network); 3 writes queued",
+		"counter: back online, pushed 3",
+		"kitchen: pulled 3 pizzas",
+		"counter: Margherita costs 9.90",
+		"kitchen: Margherita costs 9.90",
+		`counter: Get says "record not found"`,
+		"rejected the Pizza write with 422",
+		"a pizza needs a positive price",
+		"converged: yes",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -4,7 +4,7 @@ package menu
 
 import "time"
 
-//go:generate go tool syncgen
+//go:generate go tool syncgen -server
 
 // Pizza is a pizza on the menu.
 type Pizza struct {
