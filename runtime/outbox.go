@@ -34,12 +34,13 @@ type entry struct {
 	Conflicts int            `db:"conflicts"`
 	NextAt    string         `db:"next_at"`
 	HoldUntil string         `db:"hold_until"`
+	WaitedAt  string         `db:"waited_at"`
 }
 
 // frozen reports whether the entry has been sent: its body and key never change again.
 func (e entry) frozen() bool { return e.Attempts > 0 }
 
-const entryColumns = "seq, model, record_id, op, body, if_match, attempts, conflicts, next_at, hold_until"
+const entryColumns = "seq, model, record_id, op, body, if_match, attempts, conflicts, next_at, hold_until, waited_at"
 
 // recordState is what the sync machinery knows of one record besides its row.
 type recordState struct {
@@ -86,7 +87,7 @@ func (tx *Tx) setBase(ctx context.Context, table, id string, base []byte, versio
 	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, base, version, synced_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, record_id)
 		DO UPDATE SET base = excluded.base, version = excluded.version, synced_at = excluded.synced_at`,
-		table, id, b, version, tx.repo.clock.wallString())
+		table, id, b, version, tx.repo.clock.markString())
 	if err != nil {
 		return fmt.Errorf("record sync state: %w", err)
 	}

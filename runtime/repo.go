@@ -221,7 +221,7 @@ func (r *Repo) Migrate(ctx context.Context) error {
 		return fmt.Errorf("read the clock: %w", err)
 	}
 	if t, err := ParseTime(mark); err == nil {
-		r.clock.observe(t)
+		r.clock.restore(t)
 	}
 	return nil
 }
@@ -300,10 +300,20 @@ func (r *Repo) changed(tables map[string]bool) {
 // repository, and never behind the newest stamp seen from the remote, unless that one is
 // more than skew ahead of the local clock.
 type clock struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	skew time.Duration
-	last time.Time
+	mu    sync.Mutex
+	now   func() time.Time
+	skew  time.Duration
+	last  time.Time
+	saved time.Time // the mark last committed to syncgen_meta (read under the writer)
+}
+
+// setSaved records a committed mark.
+func (c *clock) setSaved(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.saved) {
+		c.saved = t
+	}
 }
 
 func (c *clock) stamp() time.Time {
@@ -334,11 +344,23 @@ func (c *clock) observe(t time.Time) bool {
 	return true
 }
 
-// mark is the newest stamp the clock has given or seen.
-func (c *clock) mark() time.Time {
+// restore resumes from a saved mark: no cap, it was this device's own.
+func (c *clock) restore(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.last
+	if t.After(c.last) {
+		c.last = t
+	}
+	if t.After(c.saved) {
+		c.saved = t
+	}
+}
+
+// marks returns the newest stamp the clock has given or seen, and the one last saved.
+func (c *clock) marks() (mark, saved time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, c.saved
 }
 
 // wall is the local clock, unstamped: for backoff and the sync bookkeeping.
@@ -346,6 +368,14 @@ func (c *clock) wall() time.Time { return c.now().UTC() }
 
 // wallString is wall in the stored form, which sorts as time.
 func (c *clock) wallString() string { return formatWall(c.wall()) }
+
+// markString is the clock's mark in the stored form: it never goes back, even across
+// restarts and clock changes, so a sweep can tell what was synced before it began by
+// stamping its start (syncgen_records.synced_at).
+func (c *clock) markString() string {
+	m, _ := c.marks()
+	return formatWall(m)
+}
 
 func formatWall(t time.Time) string {
 	s, err := FormatTime(t)

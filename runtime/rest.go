@@ -518,7 +518,11 @@ func (r *RESTRemote) write(ctx context.Context, e *Endpoint, method string, u *u
 		if err != nil {
 			return err
 		}
-		rec = jsonObject(data)
+		if rec = jsonObject(data); rec == nil && len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+			// Cut or garbled: the write may have happened, but what the server made of it
+			// is unknown. The retry sends the same write.
+			return fmt.Errorf("%w: the answer to a write is not JSON: %s", ErrMalformedResponse, oneLine(data, 64))
+		}
 		return nil
 	})
 	return rec, err

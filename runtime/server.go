@@ -32,6 +32,8 @@ type ServerModel struct {
 	normalize func(body []byte, limit time.Time) (serverRecord, error)
 	// tombstone is the record data with deletedAt set to at (a model with deletedAt).
 	tombstone func(data []byte, at time.Time) ([]byte, error)
+	// restamp is the record data with updatedAt set to at.
+	restamp func(data []byte, at time.Time) ([]byte, error)
 }
 
 // serverRecord is a record the server is about to store.
@@ -69,6 +71,15 @@ func ServeModel[T any](a Adapter[T]) ServerModel {
 				a.SetUpdatedAt(v, limit)
 			}
 			return encode(v)
+		},
+		restamp: func(data []byte, at time.Time) ([]byte, error) {
+			v := new(T)
+			if err := a.UnmarshalRemote(data, v); err != nil {
+				return nil, err
+			}
+			a.SetUpdatedAt(v, at)
+			r, err := encode(v)
+			return r.data, err
 		},
 		tombstone: func(data []byte, at time.Time) ([]byte, error) {
 			v := new(T)
@@ -664,6 +675,9 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 			return status, answer, true, nil
 		}
 		rec = serverRecord{id: q.id, updatedAt: now.Truncate(time.Microsecond), deleted: true, data: []byte(cur.Data)}
+		if at, err := ParseTime(cur.UpdatedAt); err == nil && m.hasUpdated && !rec.updatedAt.After(at) {
+			rec.updatedAt = at.Add(time.Microsecond) // ordered after what it deletes
+		}
 		if m.hasDeleted {
 			if rec.data, err = m.tombstone([]byte(cur.Data), rec.updatedAt); err != nil {
 				return 0, nil, false, err
@@ -697,6 +711,15 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 		if !q.protocol && cur != nil && !s.later(m, rec, cur) {
 			status, answer = s.answer(q, m, cur, http.StatusOK) // the stored record is later: it stays
 			return status, answer, true, nil
+		}
+		// A protocol write saw the stored version (If-Match), so it comes after it: its
+		// updatedAt moves past the stored one when a slow clock put it behind, and every
+		// replica's last-writer-wins orders the two as the server did.
+		if at, err := ParseTime(cur.rowUpdatedAt()); q.protocol && err == nil && m.hasUpdated && !rec.updatedAt.After(at) {
+			rec.updatedAt = at.Add(time.Microsecond)
+			if rec.data, err = m.restamp(rec.data, rec.updatedAt); err != nil {
+				return 0, nil, false, err
+			}
 		}
 	}
 
@@ -909,4 +932,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// rowUpdatedAt is a stored record's updatedAt, "" when there is none.
+func (r *serverRow) rowUpdatedAt() string {
+	if r == nil {
+		return ""
+	}
+	return r.UpdatedAt
 }

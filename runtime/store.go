@@ -321,21 +321,19 @@ func (s *Store[T]) bind(v *T) ([]any, error) {
 // Tx is a transaction across models: every write in it, and the outbox entries they
 // make, commit together; subscribers hear of them after the commit.
 type Tx struct {
-	repo     *Repo
-	tx       *sqlx.Tx
-	q        *preparedTx // tx, each statement prepared once
-	touched  map[string]bool
-	queued   bool    // the transaction queued writes for the remote
-	observed bool    // the clock moved to a stamp from the remote
-	events   []Event // published after the commit
-	done     bool
+	repo    *Repo
+	tx      *sqlx.Tx
+	q       *preparedTx // tx, each statement prepared once
+	touched map[string]bool
+	queued  bool    // the transaction queued writes for the remote
+	events  []Event // published after the commit
+	done    bool
 }
 
-// observe moves the clock to a stamp from the remote; the transaction saves the clock's
-// mark, so a restart never stamps behind what it had seen.
+// observe moves the clock to a stamp from the remote.
 func (t *Tx) observe(at time.Time) {
-	if !at.IsZero() && t.repo.clock.observe(at) {
-		t.observed = true
+	if !at.IsZero() {
+		t.repo.clock.observe(at)
 	}
 }
 
@@ -437,9 +435,12 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if tx.observed {
+	// The clock's mark (the newest stamp given or seen) commits with the data it stamped,
+	// so a restart never stamps behind it, whatever the device's clock says then.
+	mark, saved := r.clock.marks()
+	if mark.After(saved) {
 		if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_meta (key, value) VALUES ('clock', ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > value`, formatWall(r.clock.mark())); err != nil {
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > value`, formatWall(mark)); err != nil {
 			return fmt.Errorf("save the clock: %w", err)
 		}
 	}
@@ -447,6 +448,7 @@ func (r *Repo) tx(ctx context.Context, rep *SyncReport, fn func(*Tx) error) erro
 		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
+	r.clock.setSaved(mark)
 	r.changed(tx.touched)
 	r.publish(rep, tx.events)
 	if tx.queued {

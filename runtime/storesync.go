@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -228,6 +229,14 @@ func (s *Store[T]) compare(remote, local *T, localDeleted string) (int, error) {
 	return bytes.Compare(rj, lj), nil
 }
 
+// newerVersion reports whether version a comes after b: both decimal, as the protocol's
+// are; false when either is absent or not a number.
+func newerVersion(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
+}
+
 // sameJSON reports whether two JSON documents hold the same value (both nil counts).
 func sameJSON(a, b []byte) bool {
 	if a == nil || b == nil || bytes.Equal(a, b) {
@@ -288,7 +297,10 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 		}
 	}
 	if !rejected && !st.hasWrites() {
-		if cmp <= 0 {
+		// A newer version from a versioned remote is the server's word on the record (it
+		// may have clamped a stamp or set a readonly field): it applies whatever the stamps
+		// say. Otherwise last writer wins.
+		if cmp <= 0 && !newerVersion(x.version, st.version) {
 			return false, nil
 		}
 		return true, s.store(ctx, tx, x.id, x.v)

@@ -301,9 +301,11 @@ func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-cha
 func (r *Repo) nextDue(ctx context.Context) (time.Time, bool) {
 	var next sql.NullString
 	own, args := r.ownTables()
-	err := r.db.reader.QueryRowxContext(ctx, `SELECT MIN(MAX(next_at, hold_until)) FROM syncgen_outbox o
+	now := formatWall(r.clock.wall())
+	err := r.db.reader.QueryRowxContext(ctx, `SELECT MIN(CASE WHEN waited_at > ? THEN ? ELSE MAX(next_at, hold_until) END)
+		FROM syncgen_outbox o
 		WHERE dead = 0 AND seq = (SELECT MIN(seq) FROM syncgen_outbox WHERE model = o.model AND record_id = o.record_id)
-		AND `+own, args...).Scan(&next)
+		AND `+own, append([]any{now, now}, args...)...).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false
 	}
@@ -345,7 +347,9 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 		now := formatWall(r.clock.wall())
 		var batch, blocked []entry
 		for _, h := range heads {
-			if tried[h.Seq] || stuck[[2]string{h.Table, h.ID}] || h.HoldUntil > now || (!explicit && h.NextAt > now) {
+			// A wait set at a time after now was set before the clock went back: it is over.
+			waits := func(until string) bool { return until > now && h.WaitedAt <= now }
+			if tried[h.Seq] || stuck[[2]string{h.Table, h.ID}] || waits(h.HoldUntil) || (!explicit && waits(h.NextAt)) {
 				continue
 			}
 			if waits, err := r.waitsForRef(ctx, h); err != nil {
@@ -434,6 +438,9 @@ func (r *Repo) waitsForRef(ctx context.Context, h entry) (bool, error) {
 	}
 	return false, nil
 }
+
+// maxHold caps a server's Retry-After.
+const maxHold = time.Hour
 
 // maxConflicts is how many 409s in a row a record's writes get before the last one is
 // dead-lettered: a server that refuses every version is not asked forever.
@@ -605,9 +612,10 @@ func (r *Repo) conflict(ctx context.Context, tx *Tx, m syncModel, h entry, he *H
 		return err
 	}
 	n := h.Conflicts + 1
-	_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET conflicts = ?, next_at = ?
+	now := r.clock.wall()
+	_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET conflicts = ?, next_at = ?, waited_at = ?
 		WHERE model = ? AND record_id = ? AND attempts = 0 AND dead = 0`,
-		n, formatWall(r.clock.wall().Add(r.backoff(n))), h.Table, h.ID)
+		n, formatWall(now.Add(r.backoff(n))), formatWall(now), h.Table, h.ID)
 	return err
 }
 
@@ -618,11 +626,12 @@ func (r *Repo) retryLater(ctx context.Context, tx *Tx, h entry, cause error) err
 	hold := ""
 	var he *HTTPError
 	if errors.As(cause, &he) && he.RetryAfter > 0 {
-		hold = formatWall(now.Add(he.RetryAfter))
-		delay = max(delay, he.RetryAfter)
+		wait := min(he.RetryAfter, maxHold)
+		hold = formatWall(now.Add(wait))
+		delay = max(delay, wait)
 	}
-	_, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET next_at = ?, hold_until = ?, last_error = ? WHERE seq = ?`,
-		formatWall(now.Add(delay)), hold, cause.Error(), h.Seq)
+	_, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET next_at = ?, hold_until = ?, waited_at = ?, last_error = ? WHERE seq = ?`,
+		formatWall(now.Add(delay)), hold, formatWall(now), cause.Error(), h.Seq)
 	tx.queued = true // wakes Run to wait out the backoff
 	return err
 }
@@ -666,7 +675,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 			}
 		}
 	}
-	start := r.clock.wallString()
+	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
 	var newest time.Time
 	seen := map[string]bool{}
 	for {
@@ -731,11 +740,24 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		seen   map[string]bool
 		start  string
 	)
+	if cursor == "" {
+		// A first read of the feed by a client that already holds synced records (it
+		// pushed before it ever pulled): the server may have deleted some of them and
+		// purged the tombstones since, so this read sweeps like a resync.
+		var synced bool
+		if err := r.db.reader.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM syncgen_records
+			WHERE model = ? AND base IS NOT NULL)`, table).Scan(&synced); err != nil {
+			return fmt.Errorf("read sync state: %w", err)
+		}
+		if synced {
+			resync, seen, start = true, map[string]bool{}, formatWall(r.clock.stamp())
+		}
+	}
 	for {
 		page, err := feed.Changes(ctx, m.endpoint(), cursor)
 		if errors.Is(err, ErrCursorExpired) && !resync {
 			r.log.Info("syncgen: the server no longer has the changes after our cursor; resyncing", "model", m.schema().Model)
-			cursor, resync, seen, start = "", true, map[string]bool{}, r.clock.wallString()
+			cursor, resync, seen, start = "", true, map[string]bool{}, formatWall(r.clock.stamp())
 			continue
 		}
 		if err != nil {

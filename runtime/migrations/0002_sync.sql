@@ -6,7 +6,8 @@
 -- One row per queued write, in order. seq is the client's operation sequence: with the
 -- client id it makes the write's idempotency key. body, if_match (the version the write
 -- expects) and attempts are set when the write is first sent; from then on it is frozen. next_at is the backoff, hold_until a
--- server's Retry-After (which even an explicit Sync honours). conflicts counts the 409s
+-- server's Retry-After (which even an explicit Sync honours); waited_at is when they were
+-- set, so a clock that went back since ends them. conflicts counts the 409s
 -- in a row that led to this write, which backs off like a failure. dead marks a dead
 -- letter, which holds the record's later writes until Retry or Discard.
 CREATE TABLE syncgen_outbox (
@@ -20,6 +21,7 @@ CREATE TABLE syncgen_outbox (
     conflicts INTEGER NOT NULL DEFAULT 0,
     next_at TEXT NOT NULL DEFAULT '',
     hold_until TEXT NOT NULL DEFAULT '',
+    waited_at TEXT NOT NULL DEFAULT '',
     last_error TEXT NOT NULL DEFAULT '',
     dead INTEGER NOT NULL DEFAULT 0,
     status INTEGER NOT NULL DEFAULT 0,
@@ -30,7 +32,8 @@ CREATE TABLE syncgen_outbox (
 CREATE INDEX syncgen_outbox_record ON syncgen_outbox (model, record_id, seq);
 
 -- What the remote last acknowledged or sent of each record (its JSON and version; NULL
--- when the remote does not have it) and when, by the local clock; and local deletes of
+-- when the remote does not have it) and when, by the clock's mark (which never goes
+-- back); and local deletes of
 -- models without deletedAt, kept as tombstones with their time so an older copy from the
 -- remote does not bring the record back.
 CREATE TABLE syncgen_records (
