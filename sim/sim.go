@@ -129,7 +129,15 @@ func (s *sim) open(ctx context.Context, c *client) error {
 	if s.cfg.Protocol {
 		remote = runtime.NewProtocolRemote("http://sim", runtime.WithHTTPClient(httpc))
 	}
-	repo, err := model.NewRepository(db, remote,
+	// The app's resolver fails now and then, as user code can: the page it was called
+	// for is not applied, and its cursor must not move.
+	resolver := model.WithItemResolver(func(ctx context.Context, cf runtime.Conflict[model.Item]) (runtime.Resolution[model.Item], error) {
+		if s.faults && s.rng.IntN(4) == 0 {
+			return runtime.Resolution[model.Item]{}, errors.New("sim: the resolver failed")
+		}
+		return runtime.LastWriterWins(ctx, cf)
+	})
+	repo, err := model.NewRepository(db, remote, resolver,
 		runtime.WithClock(func() time.Time { return s.now.Add(c.skew) }),
 		runtime.WithRand(rand.New(rand.NewPCG(s.cfg.Seed, uint64(c.n)))),
 		runtime.WithClientID(fmt.Sprintf("seed%d-%s", s.cfg.Seed, c.name)),
