@@ -28,6 +28,14 @@ func seeds(t *testing.T) []uint64 {
 	for i := range out {
 		out[i] = uint64(i + 1)
 	}
+	// Seeds that once failed, kept as regression cases: 51 (a backoff set before the
+	// clock went back never ended), 58 (a client that pushed before it ever pulled kept a
+	// record deleted, and purged, on the server).
+	for _, seed := range []uint64{51, 58} {
+		if seed > uint64(n) {
+			out = append(out, seed)
+		}
+	}
 	return out
 }
 
