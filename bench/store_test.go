@@ -158,7 +158,7 @@ func BenchmarkUpsertMany(b *testing.B) {
 	})
 	// With a remote, each write also queues (or, for a record already queued, updates)
 	// its outbox entry in the same transaction. Nothing is pushed here.
-	b.Run("queued", func(b *testing.B) {
+	b.Run("synced", func(b *testing.B) {
 		_, repo := openRepoWith(b, runtime.NewRESTRemote("http://127.0.0.1:1"))
 		for b.Loop() {
 			if err := repo.Items.UpsertMany(ctx, items); err != nil {

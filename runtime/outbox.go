@@ -74,6 +74,57 @@ func stateOf(ctx context.Context, q queryer, table, id string) (recordState, err
 	return st, nil
 }
 
+// statesOf is stateOf for many records, in two queries; a record the machinery knows
+// nothing of is absent from the map (its zero state).
+func statesOf(ctx context.Context, q queryer, table string, ids []string) (map[string]recordState, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	states := make(map[string]recordState)
+	rows, err := q.QueryxContext(ctx, `SELECT record_id, base, version, synced_at, deleted_at FROM syncgen_records
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?))`, table, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read sync state: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var st recordState
+		var base sql.NullString
+		if err := rows.Scan(&id, &base, &st.version, &st.syncedAt, &st.deletedAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read sync state: %w", err)
+		}
+		if base.Valid {
+			st.base = []byte(base.String)
+		}
+		states[id] = st
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read sync state: %w", err)
+	}
+	rows, err = q.QueryxContext(ctx, `SELECT record_id, COUNT(*) - SUM(dead), SUM(dead) FROM syncgen_outbox
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var pending, dead int
+		if err := rows.Scan(&id, &pending, &dead); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		st := states[id]
+		st.pending, st.dead = pending, dead
+		states[id] = st
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return states, nil
+}
+
 func (tx *Tx) state(ctx context.Context, table, id string) (recordState, error) {
 	return stateOf(ctx, tx.q, table, id)
 }
@@ -149,6 +200,91 @@ func (tx *Tx) enqueue(ctx context.Context, table, id, op string) error {
 	}
 	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_outbox (model, record_id, op, created_at)
 		VALUES (?, ?, ?, ?)`, table, id, op, tx.repo.clock.wallString())
+	if err != nil {
+		return fmt.Errorf("queue write: %w", err)
+	}
+	return nil
+}
+
+// enqueueMany is enqueue for many records, ops[i] for ids[i]: one query reads their last
+// entries and one statement queues the new ones. A record named twice takes enqueue's
+// path, record by record.
+func (tx *Tx) enqueueMany(ctx context.Context, table string, ids, ops []string) error {
+	if tx.repo.remote == nil || len(ids) == 0 {
+		return nil
+	}
+	one := func() error {
+		for i, id := range ids {
+			if err := tx.enqueue(ctx, table, id, ops[i]); err != nil {
+				return fmt.Errorf("%q: %w", id, err)
+			}
+		}
+		return nil
+	}
+	if len(ids) == 1 {
+		return one()
+	}
+	type last struct {
+		op       string
+		attempts int
+		dead     bool
+	}
+	lasts := make(map[string]*last, len(ids))
+	for _, id := range ids {
+		if lasts[id] != nil {
+			return one()
+		}
+		lasts[id] = &last{attempts: -1} // none
+	}
+	tx.queued = true
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	// With one max(), SQLite takes the bare columns from the row holding the maximum.
+	rows, err := tx.q.QueryxContext(ctx, `SELECT record_id, MAX(seq), op, attempts, dead FROM syncgen_outbox
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, string(list))
+	if err != nil {
+		return fmt.Errorf("queue write: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var seq int64
+		var l last
+		if err := rows.Scan(&id, &seq, &l.op, &l.attempts, &l.dead); err != nil {
+			rows.Close()
+			return fmt.Errorf("queue write: %w", err)
+		}
+		if p := lasts[id]; p != nil {
+			*p = l
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("queue write: %w", err)
+	}
+	var fresh [][2]string
+	for i, id := range ids {
+		l := lasts[id]
+		switch {
+		case l.attempts < 0 || l.attempts > 0 || l.dead:
+			fresh = append(fresh, [2]string{id, ops[i]})
+		case l.op == ops[i]:
+			// the queued write sends the record's state when it goes
+		default:
+			if err := tx.enqueue(ctx, table, id, ops[i]); err != nil {
+				return fmt.Errorf("%q: %w", id, err)
+			}
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	rowsJSON, err := json.Marshal(fresh)
+	if err != nil {
+		return err
+	}
+	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_outbox (model, record_id, op, created_at)
+		SELECT ?, value ->> 0, value ->> 1, ? FROM json_each(?) ORDER BY key`, table, tx.repo.clock.wallString(), string(rowsJSON))
 	if err != nil {
 		return fmt.Errorf("queue write: %w", err)
 	}

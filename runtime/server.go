@@ -571,9 +571,77 @@ func errorBody(code, msg string) []byte {
 // write applies one write in one transaction with its idempotency key, and returns the
 // answer's status and body.
 func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
+	w := s.writeAll(ctx, []writeReq{q})
+	return w[0].status, w[0].answer
+}
+
+// written is a write's answer.
+type written struct {
+	status int
+	answer []byte
+}
+
+// writeAll applies writes in order in one transaction, each judged as if alone: a write
+// that fails is rolled back to its savepoint and answered, and the others stand. One
+// commit for them all, so a batch costs one sync to disk, not one per write; if the
+// commit fails, none is applied and each is answered 503.
+func (s *Server) writeAll(ctx context.Context, qs []writeReq) []written {
+	out := make([]written, len(qs))
+	failAll := func(err error) []written {
+		for i := range out {
+			out[i] = written{http.StatusServiceUnavailable, errorBody("internal", err.Error())}
+		}
+		return out
+	}
+	tx, err := s.db.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return failAll(err)
+	}
+	defer tx.Rollback()
+	several := len(qs) > 1
+	changed := map[string]bool{}
+	for i, q := range qs {
+		if several {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT syncgen_write"); err != nil {
+				return failAll(err)
+			}
+		}
+		var ch bool
+		status, answer, err := s.writeIn(ctx, tx, q, &ch)
+		if err != nil {
+			if !several {
+				return []written{{http.StatusInternalServerError, errorBody("internal", err.Error())}}
+			}
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT syncgen_write"); err != nil {
+				return failAll(err)
+			}
+			status, answer, ch = http.StatusInternalServerError, errorBody("internal", err.Error()), false
+		}
+		if several {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT syncgen_write"); err != nil {
+				return failAll(err)
+			}
+		}
+		out[i] = written{status, answer}
+		if ch {
+			changed[strings.TrimPrefix(q.model.schema.Path, "/")] = true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return failAll(err)
+	}
+	for model := range changed {
+		s.announce(model)
+	}
+	return out
+}
+
+// writeIn applies one write with its idempotency key inside tx. An error is the server's
+// failure: tx must not keep what the write did.
+func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *bool) (int, []byte, error) {
 	m := q.model
 	if strings.HasPrefix(q.id, "_") {
-		return http.StatusBadRequest, errorBody("reserved_id", "ids beginning with _ are reserved")
+		return http.StatusBadRequest, errorBody("reserved_id", "ids beginning with _ are reserved"), nil
 	}
 	now := s.opts.now().UTC()
 	hash := sha256.New()
@@ -589,11 +657,6 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 
-	tx, err := s.db.writer.BeginTxx(ctx, nil)
-	if err != nil {
-		return http.StatusServiceUnavailable, errorBody("internal", err.Error())
-	}
-	defer tx.Rollback()
 	if q.key != "" {
 		var stored struct {
 			Hash   string `db:"hash"`
@@ -603,31 +666,24 @@ func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 		err := tx.QueryRowxContext(ctx, s.q(`SELECT hash, status, answer FROM syncgen_server_keys WHERE key = ?`), q.key).StructScan(&stored)
 		switch {
 		case err == nil && stored.Hash == sum:
-			return stored.Status, []byte(stored.Answer)
+			return stored.Status, []byte(stored.Answer), nil
 		case err == nil:
-			return http.StatusUnprocessableEntity, errorBody("key_reused", "this Idempotency-Key was used for another request")
+			return http.StatusUnprocessableEntity, errorBody("key_reused", "this Idempotency-Key was used for another request"), nil
 		case !errors.Is(err, sql.ErrNoRows):
-			return http.StatusInternalServerError, errorBody("internal", err.Error())
+			return 0, nil, err
 		}
 	}
-	var changed bool
-	status, answer, store, err := s.apply(ctx, tx, q, now, &changed)
+	status, answer, store, err := s.apply(ctx, tx, q, now, changed)
 	if err != nil {
-		return http.StatusInternalServerError, errorBody("internal", err.Error())
+		return 0, nil, err
 	}
 	if q.key != "" && store {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_keys (key, hash, status, answer, created_at)
 			VALUES (?, ?, ?, ?, ?)`), q.key, sum, status, string(answer), formatWall(now)); err != nil {
-			return http.StatusInternalServerError, errorBody("internal", err.Error())
+			return 0, nil, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return http.StatusServiceUnavailable, errorBody("internal", err.Error())
-	}
-	if changed {
-		s.announce(strings.TrimPrefix(m.schema.Path, "/"))
-	}
-	return status, answer
+	return status, answer, nil
 }
 
 // apply decides and stores a write inside tx. store says whether the answer is kept for
@@ -821,33 +877,42 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		Error  json.RawMessage `json:"error"`
 	}
 	results := make([]result, len(req.Ops))
-	for i, op := range req.Ops {
-		res := result{Key: op.Key}
-		m := s.byName[op.Model]
-		var status int
-		var answer []byte
-		switch {
-		case m == nil:
-			status, answer = http.StatusNotFound, errorBody("not_found", "no model "+strconv.Quote(op.Model))
-		case op.Op != "put" && op.Op != "delete":
-			status, answer = http.StatusBadRequest, errorBody("bad_request", `op must be "put" or "delete"`)
-		case op.Key == "":
-			status, answer = http.StatusBadRequest, errorBody("missing_key", "every op needs a key")
-		default:
-			status, answer = s.write(r.Context(), writeReq{model: m, id: op.ID, del: op.Op == "delete",
-				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
-		}
-		res.Status = status
+	answer := func(i, status int, body []byte) {
+		res := result{Key: req.Ops[i].Key, Status: status}
 		if status < 300 {
-			res.Entry = answer
+			res.Entry = body
 		} else {
 			var e struct {
 				Entry json.RawMessage `json:"entry"`
 			}
-			json.Unmarshal(answer, &e)
-			res.Entry, res.Error = e.Entry, answer
+			json.Unmarshal(body, &e)
+			res.Entry, res.Error = e.Entry, body
 		}
 		results[i] = res
+	}
+	var writes []writeReq
+	var at []int
+	for i, op := range req.Ops {
+		m := s.byName[op.Model]
+		switch {
+		case m == nil:
+			answer(i, http.StatusNotFound, errorBody("not_found", "no model "+strconv.Quote(op.Model)))
+		case op.Op != "put" && op.Op != "delete":
+			answer(i, http.StatusBadRequest, errorBody("bad_request", `op must be "put" or "delete"`))
+		case op.Key == "":
+			answer(i, http.StatusBadRequest, errorBody("missing_key", "every op needs a key"))
+		case int64(len(op.Record)) > s.opts.maxBody:
+			answer(i, http.StatusRequestEntityTooLarge, errorBody("too_large", fmt.Sprintf("a record may have at most %d bytes", s.opts.maxBody)))
+		default:
+			writes = append(writes, writeReq{model: m, id: op.ID, del: op.Op == "delete",
+				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
+			at = append(at, i)
+		}
+	}
+	if len(writes) > 0 {
+		for k, w := range s.writeAll(r.Context(), writes) {
+			answer(at[k], w.status, w.answer)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }

@@ -359,6 +359,9 @@ type preparedTx struct {
 }
 
 func (p *preparedTx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if st := p.stmts[query]; st != nil {
 		return st, nil
 	}
@@ -373,12 +376,17 @@ func (p *preparedTx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error)
 	return st, nil
 }
 
+// A statement runs with its context's values but not its cancellation: the transaction
+// watches ctx already (database/sql rolls it back when ctx ends, failing what follows),
+// and go-sqlite3 would start a goroutine per statement to watch it again. A statement
+// asked for after ctx ended fails at once.
+
 func (p *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := p.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
 func (p *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -386,7 +394,7 @@ func (p *preparedTx) QueryContext(ctx context.Context, query string, args ...any
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(context.WithoutCancel(ctx), args...)
 }
 
 func (p *preparedTx) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
@@ -394,7 +402,7 @@ func (p *preparedTx) QueryxContext(ctx context.Context, query string, args ...an
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryxContext(ctx, args...)
+	return st.QueryxContext(context.WithoutCancel(ctx), args...)
 }
 
 func (p *preparedTx) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
@@ -402,7 +410,7 @@ func (p *preparedTx) QueryRowxContext(ctx context.Context, query string, args ..
 	if err != nil {
 		return p.tx.QueryRowxContext(ctx, query, args...) // reports the same error
 	}
-	return st.QueryRowxContext(ctx, args...)
+	return st.QueryRowxContext(context.WithoutCancel(ctx), args...)
 }
 
 func (p *preparedTx) PreparexContext(ctx context.Context, query string) (*sqlx.Stmt, error) {

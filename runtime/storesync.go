@@ -3,11 +3,13 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,9 +35,12 @@ type syncModel interface {
 	// rejected hands a write the remote refused with 409 to the resolver, with the
 	// record the remote holds.
 	rejected(ctx context.Context, tx *Tx, remote remoteRecord) error
-	// applyPage reconciles one page of records in one transaction, then calls after in it.
+	// decodePage checks and decodes one page of records, touching no database, so it
+	// can run while the previous page is applied.
+	decodePage(recs []remoteRecord) (decodedPage, error)
+	// applyPage reconciles a decoded page in one transaction, then calls after in it.
 	// after returns how many local records it changed.
-	applyPage(ctx context.Context, recs []remoteRecord, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error
+	applyPage(ctx context.Context, page decodedPage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error
 	// sweep removes local records matching q that the remote no longer has: not seen in a
 	// full listing that started at start, with a base and no queued writes.
 	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
@@ -51,6 +56,16 @@ type pageInfo struct {
 	ids    []string
 	newest time.Time // the largest updatedAt in the page
 }
+
+// decodedPage is a page decoded by a model's decodePage, for its applyPage.
+type decodedPage interface{ info() pageInfo }
+
+type decoded[T any] struct {
+	in []incoming[T]
+	pageInfo
+}
+
+func (d *decoded[T]) info() pageInfo { return d.pageInfo }
 
 // remoteRecord is a record as a remote sent it: its JSON (nil: the remote does not have
 // it, or deleted it), and its id and version when the remote gives them apart.
@@ -110,15 +125,47 @@ func (s *Store[T]) stored(ctx context.Context, q queryer, id string) (*T, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	v := new(T)
-	if err := rows.Scan(s.a.Pointers(v)...); err != nil {
+	all, err := s.scanAll(rows)
+	if len(all) == 0 || err != nil {
 		return nil, err
 	}
-	return v, rows.Close()
+	return all[0], nil
+}
+
+// storedMany reads many records, tombstones included, in one query, by id.
+func (s *Store[T]) storedMany(ctx context.Context, q queryer, ids []string) (map[string]*T, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+s.sql.columns+" FROM "+quoteIdent(s.s.Table)+" WHERE "+s.sql.idCol+
+		" IN (SELECT value FROM json_each(?))", string(list))
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.scanAll(rows)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*T, len(all))
+	for _, v := range all {
+		byID[s.a.ID(v)] = v
+	}
+	return byID, nil
+}
+
+// scanAll scans and closes rows of s.sql.columns.
+func (s *Store[T]) scanAll(rows *sql.Rows) ([]*T, error) {
+	defer rows.Close()
+	var all []*T
+	for rows.Next() {
+		v := new(T)
+		if err := rows.Scan(s.a.Pointers(v)...); err != nil {
+			return nil, err
+		}
+		all = append(all, v)
+	}
+	return all, rows.Close()
 }
 
 func (s *Store[T]) live(ctx context.Context, tx *Tx, id string) (bool, error) {
@@ -143,14 +190,15 @@ func (s *Store[T]) writeTx(ctx context.Context, tx *Tx, vs []*T, queue bool) err
 	if err := s.exec(ctx, tx, s.sql.upsert, vs); err != nil || !queue {
 		return err
 	}
-	for _, v := range vs {
-		op := opPut
+	ids, ops := make([]string, len(vs)), make([]string, len(vs))
+	for i, v := range vs {
+		ids[i], ops[i] = s.a.ID(v), opPut
 		if _, deleted := s.a.Stamps(v); deleted != nil {
-			op = opDelete
+			ops[i] = opDelete
 		}
-		if err := tx.enqueue(ctx, s.s.Table, s.a.ID(v), op); err != nil {
-			return fmt.Errorf("upsert %s %q: %w", s.s.Model, s.a.ID(v), err)
-		}
+	}
+	if err := tx.enqueueMany(ctx, s.s.Table, ids, ops); err != nil {
+		return fmt.Errorf("upsert %s: %w", s.s.Model, err)
 	}
 	return nil
 }
@@ -274,8 +322,7 @@ func (s *Store[T]) resolver() Resolver[T] {
 // the remote refused this client's write of the record (409): its resolution decides
 // whether the local record is written again. It reports whether local data changed.
 func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejected bool) (bool, error) {
-	table := s.s.Table
-	st, err := tx.state(ctx, table, x.id)
+	st, err := tx.state(ctx, s.s.Table, x.id)
 	if err != nil {
 		return false, err
 	}
@@ -283,6 +330,12 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 	if err != nil {
 		return false, err
 	}
+	return s.reconcileWith(ctx, tx, x, rejected, st, local)
+}
+
+// reconcileWith is reconcile given the record's sync state and local row, as they are in tx.
+func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rejected bool, st recordState, local *T) (bool, error) {
+	table := s.s.Table
 	if x.v != nil {
 		t, _ := s.a.Stamps(x.v)
 		tx.observe(t)
@@ -358,25 +411,48 @@ func (s *Store[T]) reconcile(ctx context.Context, tx *Tx, x incoming[T], rejecte
 	return false, fmt.Errorf("resolve %s %q: unknown action %d", s.s.Model, x.id, res.Action)
 }
 
-func (s *Store[T]) applyPage(ctx context.Context, recs []remoteRecord, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error {
+func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
 	in, err := s.decode(recs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	info := pageInfo{ids: make([]string, len(in))}
+	d := &decoded[T]{in: in, pageInfo: pageInfo{ids: make([]string, len(in))}}
 	for i, x := range in {
-		info.ids[i] = x.id
+		d.ids[i] = x.id
 		if x.v == nil {
 			continue
 		}
-		if t, _ := s.a.Stamps(x.v); t.After(info.newest) {
-			info.newest = t
+		if t, _ := s.a.Stamps(x.v); t.After(d.newest) {
+			d.newest = t
 		}
 	}
+	return d, nil
+}
+
+func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncReport, after func(*Tx, pageInfo) (int, error)) error {
+	d := page.(*decoded[T])
+	in, info := d.in, d.pageInfo
 	return s.repo.tx(ctx, rep, func(tx *Tx) error {
+		// The page's local rows and sync states in three queries, not three per record.
+		// An id the page repeats is read again: its first occurrence changed it.
+		states, err := statesOf(ctx, tx.q, s.s.Table, info.ids)
+		if err != nil {
+			return err
+		}
+		locals, err := s.storedMany(ctx, tx.q, info.ids)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.s.Model, err)
+		}
+		done := make(map[string]bool, len(in))
 		changed := 0
 		for _, x := range in {
-			c, err := s.reconcile(ctx, tx, x, false)
+			var c bool
+			if done[x.id] {
+				c, err = s.reconcile(ctx, tx, x, false)
+			} else {
+				c, err = s.reconcileWith(ctx, tx, x, false, states[x.id], locals[x.id])
+			}
+			done[x.id] = true
 			if err != nil {
 				return err
 			}
@@ -442,6 +518,9 @@ func (s *Store[T]) pushBody(ctx context.Context, tx *Tx, id, op string) (json.Ra
 }
 
 func (s *Store[T]) refs(ctx context.Context, id string) ([][2]string, error) {
+	if !slices.ContainsFunc(s.s.Columns, func(c Column) bool { return c.Ref != "" }) {
+		return nil, nil
+	}
 	var out [][2]string
 	v, err := s.stored(ctx, s.repo.db.reader, id)
 	if v == nil || err != nil {
@@ -558,5 +637,9 @@ func (s *Store[T]) fetch(ctx context.Context, id string, absentDeletes bool) err
 	if err != nil {
 		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
 	}
-	return s.applyPage(ctx, []remoteRecord{rec}, nil, nil)
+	d, err := s.decodePage([]remoteRecord{rec})
+	if err != nil {
+		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
+	}
+	return s.applyPage(ctx, d, nil, nil)
 }

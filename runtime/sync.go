@@ -335,7 +335,6 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 	tried := map[int64]bool{}     // entries sent in this push
 	stuck := map[[2]string]bool{} // records whose write failed or conflicted in it
 	var (
-		mu       sync.Mutex
 		failures int
 		first    error
 	)
@@ -366,49 +365,23 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 		if len(batch) == 0 {
 			break
 		}
-		if b, ok := r.remote.(Batcher); ok && len(batch) > 1 {
-			for len(batch) > 0 {
-				n := min(len(batch), maxBatch)
-				acked, errs := r.pushBatch(ctx, b, batch[:n], rep)
-				for i, h := range batch[:n] {
-					tried[h.Seq] = true
-					if !acked[i] {
-						stuck[[2]string{h.Table, h.ID}] = true
-					}
-					if errs[i] != nil {
-						failures++
-						if first == nil {
-							first = errs[i]
-						}
-					}
-				}
-				batch = batch[n:]
-			}
-			continue
-		}
-		sem := make(chan struct{}, r.sync.pushLimit)
-		var wg sync.WaitGroup
-		for _, h := range batch {
-			tried[h.Seq] = true
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				acked, err := r.pushOne(ctx, h, rep)
-				mu.Lock()
-				defer mu.Unlock()
-				if !acked {
+		for len(batch) > 0 {
+			n := min(len(batch), maxBatch)
+			acked, errs := r.pushGroup(ctx, batch[:n], rep)
+			for i, h := range batch[:n] {
+				tried[h.Seq] = true
+				if !acked[i] {
 					stuck[[2]string{h.Table, h.ID}] = true
 				}
-				if err != nil {
+				if errs[i] != nil {
 					failures++
 					if first == nil {
-						first = err
+						first = errs[i]
 					}
 				}
-			}()
+			}
+			batch = batch[n:]
 		}
-		wg.Wait()
 	}
 	if failures > 0 {
 		return fmt.Errorf("push: %d of the queued writes failed and wait to be retried; the first: %w", failures, first)
@@ -446,17 +419,69 @@ const maxHold = time.Hour
 // dead-lettered: a server that refuses every version is not asked forever.
 const maxConflicts = 5
 
-// pushOne sends one entry. Its body and key are fixed, in a commit of their own, before
-// the first send, so every retry sends the same. The outcome commits in one transaction:
-// acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off. acked says
-// the remote took the write.
-func (r *Repo) pushOne(ctx context.Context, h entry, rep *SyncReport) (acked bool, _ error) {
-	p, err := r.prepare(ctx, h, rep)
-	if p == nil || err != nil {
-		return false, err
+// pushGroup sends entries, each the head of a different record, and records what the
+// remote answered. Their requests (body, key and version) are fixed in one commit before
+// the first send, so every retry sends the same, and the outcomes commit together after:
+// acknowledged, to the resolver (409), dead-lettered (other 4xx), or back off. Two
+// commits however many entries; an outcome that fails to commit is recorded on its own,
+// so it cannot hold the others back. A Batcher takes the group in one request; other
+// remotes get pushLimit requests at a time. acked says, per entry, whether the remote
+// took the write.
+func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (acked []bool, errs []error) {
+	acked, errs = make([]bool, len(heads)), make([]error, len(heads))
+	ps, err := r.prepare(ctx, heads, rep)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return acked, errs
 	}
-	answer, version, err := r.writeRemote(ctx, p.m.endpoint(), p.w)
-	return r.finish(ctx, p, answer, version, err, rep)
+	results := r.send(ctx, ps)
+	outcomes := make([]outcome, len(ps))
+	for i, p := range ps {
+		if p != nil {
+			outcomes[i] = r.judge(ctx, p, results[i])
+		}
+	}
+	// The outcomes are recorded even when the caller's ctx ends now: the remote has them.
+	rctx := context.WithoutCancel(ctx)
+	record := func(tx *Tx, i int) error {
+		if err := r.record(rctx, tx, ps[i], outcomes[i]); err != nil {
+			return fmt.Errorf("push %s %q: record the outcome: %w", ps[i].m.schema().Model, ps[i].h.ID, err)
+		}
+		return nil
+	}
+	terr := r.tx(rctx, rep, func(tx *Tx) error {
+		for i, p := range ps {
+			if p != nil && outcomes[i].sent {
+				if err := record(tx, i); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	for i, p := range ps {
+		if p == nil {
+			continue
+		}
+		o := outcomes[i]
+		if !o.sent {
+			errs[i] = o.err
+			continue
+		}
+		if terr != nil {
+			if err := r.tx(rctx, rep, func(tx *Tx) error { return record(tx, i) }); err != nil {
+				errs[i] = err
+				continue
+			}
+		}
+		acked[i] = o.err == nil && !o.conflict
+		if o.err != nil && !o.final && !o.conflict {
+			errs[i] = fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, o.err)
+		}
+	}
+	return acked, errs
 }
 
 // pushing is an entry about to be sent.
@@ -466,131 +491,156 @@ type pushing struct {
 	w Write
 }
 
-// prepare fixes an entry's request before its first send, in a commit of its own; nil
-// when the entry is gone or its body could not be built (a dead letter then).
-func (r *Repo) prepare(ctx context.Context, h entry, rep *SyncReport) (*pushing, error) {
-	m := r.byTable[h.Table]
+// prepare fixes the entries' requests before their first send, in one commit; an entry
+// is nil when it is gone or its body could not be built (a dead letter then).
+func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*pushing, error) {
 	client, err := r.clientID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var w Write
-	var ok bool
-	var bodyErr error
+	ps := make([]*pushing, len(heads))
 	err = r.tx(ctx, rep, func(tx *Tx) error {
-		var err error
-		if h, ok, err = tx.entry(ctx, h.Seq); !ok || err != nil {
-			return err // gone: absorbed or dropped since the heads were read
-		}
-		st, err := tx.state(ctx, h.Table, h.ID)
-		if err != nil {
-			return err
-		}
-		w = Write{ID: h.ID, Key: client + ":" + strconv.FormatInt(h.Seq, 10), Version: st.version}
-		if h.frozen() { // the same request as the first time: body and version
-			w.Version = h.IfMatch
-			if h.Body.Valid {
-				w.Body = []byte(h.Body.String)
+		for i, h := range heads {
+			m := r.byTable[h.Table]
+			h, ok, err := tx.entry(ctx, h.Seq)
+			if !ok || err != nil {
+				if err != nil {
+					return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
+				}
+				continue // gone: absorbed or dropped since the heads were read
 			}
-		} else if w.Body, bodyErr = m.pushBody(ctx, tx, h.ID, h.Op); bodyErr != nil {
-			return r.deadLetter(ctx, tx, h, 0, "", bodyErr)
+			st, err := tx.state(ctx, h.Table, h.ID)
+			if err != nil {
+				return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
+			}
+			w := Write{ID: h.ID, Key: client + ":" + strconv.FormatInt(h.Seq, 10), Version: st.version}
+			if h.frozen() { // the same request as the first time: body and version
+				w.Version = h.IfMatch
+				if h.Body.Valid {
+					w.Body = []byte(h.Body.String)
+				}
+			} else if w.Body, err = m.pushBody(ctx, tx, h.ID, h.Op); err != nil {
+				if err := r.deadLetter(ctx, tx, h, 0, "", err); err != nil {
+					return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
+				}
+				continue
+			}
+			h.Attempts++
+			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, if_match = ?, attempts = ? WHERE seq = ?`,
+				marshalBody(w.Body), w.Version, h.Attempts, h.Seq); err != nil {
+				return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
+			}
+			ps[i] = &pushing{h: h, m: m, w: w}
 		}
-		h.Attempts++
-		_, err = tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, if_match = ?, attempts = ? WHERE seq = ?`,
-			marshalBody(w.Body), w.Version, h.Attempts, h.Seq)
-		return err
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
-	}
-	if !ok || bodyErr != nil {
-		return nil, nil
-	}
-	return &pushing{h: h, m: m, w: w}, nil
+	return ps, err
 }
 
-// finish records what the remote answered to a sent entry.
-func (r *Repo) finish(ctx context.Context, p *pushing, answer []byte, version string, err error, rep *SyncReport) (acked bool, _ error) {
-	h, m, w := p.h, p.m, p.w
-	model := m.schema().Model
-	if ctx.Err() != nil {
-		return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err()) // sent or not: the next push sends the same
+// sent is what the remote answered to one write.
+type sent struct {
+	answer  []byte
+	version string
+	err     error
+}
+
+// send sends the prepared writes (nil entries aside): in one batch when the remote takes
+// batches and there are several, else pushLimit at a time.
+func (r *Repo) send(ctx context.Context, ps []*pushing) []sent {
+	results := make([]sent, len(ps))
+	one := func(i int) {
+		p := ps[i]
+		results[i].answer, results[i].version, results[i].err = r.writeRemote(ctx, p.m.endpoint(), p.w)
 	}
-	var he *HTTPError
-	errors.As(err, &he)
-	conflict := he != nil && he.Status == http.StatusConflict
-	var current remoteRecord
-	if conflict { // the resolver needs the record the server holds
-		var gerr error
-		current, gerr = r.getRemote(ctx, m.endpoint(), h.ID)
+	var at []int
+	for i, p := range ps {
+		if p != nil {
+			at = append(at, i)
+		}
+	}
+	if b, ok := r.remote.(Batcher); ok && len(at) > 1 {
+		writes := make([]BatchWrite, len(at))
+		for k, i := range at {
+			writes[k] = BatchWrite{Endpoint: ps[i].m.endpoint(), Write: ps[i].w}
+		}
+		res, err := b.WriteBatch(ctx, writes)
+		var he *HTTPError
+		if !errors.As(err, &he) { // else the batch itself was refused (its size, say), not its writes
+			for k, i := range at {
+				if err != nil {
+					results[i].err = err
+				} else {
+					results[i] = sent{res[k].Stored.Record, res[k].Stored.Version, res[k].Err}
+				}
+			}
+			return results
+		}
+	}
+	sem := make(chan struct{}, r.sync.pushLimit)
+	var wg sync.WaitGroup
+	for _, i := range at {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			one(i)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// outcome is what a sent write's answer means.
+type outcome struct {
+	sent     bool // the answer is known: record it (false: ctx ended; err says so)
+	answer   []byte
+	version  string
+	err      error
+	he       *HTTPError
+	conflict bool         // 409: to the resolver
+	current  remoteRecord // with conflict: the record the server holds
+	final    bool         // refused for good: a dead letter
+}
+
+// judge reads an answer; for a 409 it fetches the record the server holds, which the
+// resolver needs.
+func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
+	if ctx.Err() != nil {
+		// sent or not: the next push sends the same
+		return outcome{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}
+	}
+	o := outcome{sent: true, answer: s.answer, version: s.version, err: s.err}
+	errors.As(s.err, &o.he)
+	o.conflict = o.he != nil && o.he.Status == http.StatusConflict
+	if o.conflict {
+		current, gerr := r.getRemote(ctx, p.m.endpoint(), p.h.ID)
 		switch {
 		case ctx.Err() != nil:
-			return false, fmt.Errorf("push %s %q: %w", model, h.ID, ctx.Err())
+			return outcome{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}
 		case errors.Is(gerr, ErrNotFound):
-			current = remoteRecord{id: h.ID}
+			o.current = remoteRecord{id: p.h.ID}
 		case gerr != nil:
-			conflict, he, err = false, nil, fmt.Errorf("read the record after a 409: %w", gerr)
+			o.conflict, o.he, o.err = false, nil, fmt.Errorf("read the record after a 409: %w", gerr)
+		default:
+			o.current = current
 		}
 	}
 	// 401 is not final: a refreshed credential in the request hook fixes it.
-	final := !conflict && he != nil && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusUnauthorized && !IsRetryable(err)
-	// The outcome is recorded even when the caller's ctx ends now: the remote has it.
-	rctx := context.WithoutCancel(ctx)
-	terr := r.tx(rctx, rep, func(tx *Tx) error {
-		switch {
-		case conflict:
-			return r.conflict(rctx, tx, m, h, he, current)
-		case err == nil:
-			return m.acked(rctx, tx, h, w, answer, version)
-		case final:
-			return r.deadLetter(rctx, tx, h, he.Status, string(he.Body), err)
-		}
-		return r.retryLater(rctx, tx, h, err)
-	})
-	if terr != nil {
-		return false, fmt.Errorf("push %s %q: record the outcome: %w", model, h.ID, terr)
-	}
-	if err != nil && !final && !conflict {
-		return false, fmt.Errorf("push %s %q: %w", model, h.ID, err)
-	}
-	return err == nil && !conflict, nil
+	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
+		o.he.Status != http.StatusUnauthorized && !IsRetryable(o.err)
+	return o
 }
 
-// pushBatch sends entries in one request of a remote that takes batches, and records
-// each outcome as pushOne does. acked says, per entry, whether the remote took it.
-func (r *Repo) pushBatch(ctx context.Context, b Batcher, heads []entry, rep *SyncReport) ([]bool, []error) {
-	acked, errs := make([]bool, len(heads)), make([]error, len(heads))
-	var ps []*pushing
-	var at []int
-	var writes []BatchWrite
-	for i, h := range heads {
-		p, err := r.prepare(ctx, h, rep)
-		if p == nil || err != nil {
-			errs[i] = err
-			continue
-		}
-		ps, at = append(ps, p), append(at, i)
-		writes = append(writes, BatchWrite{Endpoint: p.m.endpoint(), Write: p.w})
+// record commits a sent write's outcome in tx.
+func (r *Repo) record(ctx context.Context, tx *Tx, p *pushing, o outcome) error {
+	switch {
+	case o.conflict:
+		return r.conflict(ctx, tx, p.m, p.h, o.he, o.current)
+	case o.err == nil:
+		return p.m.acked(ctx, tx, p.h, p.w, o.answer, o.version)
+	case o.final:
+		return r.deadLetter(ctx, tx, p.h, o.he.Status, string(o.he.Body), o.err)
 	}
-	if len(ps) == 0 {
-		return acked, errs
-	}
-	results, err := b.WriteBatch(ctx, writes)
-	var he *HTTPError
-	refused := errors.As(err, &he) // the batch itself (its size, say), not its writes
-	for k, p := range ps {
-		var res BatchResult
-		switch {
-		case refused:
-			res.Stored.Record, res.Stored.Version, res.Err = r.writeRemote(ctx, p.m.endpoint(), p.w)
-		case err != nil:
-			res.Err = err
-		default:
-			res = results[k]
-		}
-		acked[at[k]], errs[at[k]] = r.finish(ctx, p, res.Stored.Record, res.Stored.Version, res.Err, rep)
-	}
-	return acked, errs
+	return r.retryLater(ctx, tx, p.h, o.err)
 }
 
 // conflict handles a 409: the write is dropped and the resolver decides between the local
@@ -678,13 +728,23 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
 	var newest time.Time
 	seen := map[string]bool{}
-	for {
+	next, stop := readAhead(ctx, "", func(ctx context.Context, token string) (decodedPage, string, error) {
+		req := req
+		req.Page = token
 		page, err := r.remote.List(ctx, m.endpoint(), req)
+		if err != nil {
+			return nil, "", err
+		}
+		d, err := m.decodePage(plainRecords(page.Records))
+		return d, page.Next, err
+	})
+	defer stop()
+	for {
+		page, last, err := next()
 		if err != nil {
 			return err
 		}
-		last := page.Next == ""
-		err = m.applyPage(ctx, plainRecords(page.Records), rep, func(tx *Tx, p pageInfo) (int, error) {
+		err = m.applyPage(ctx, page, rep, func(tx *Tx, p pageInfo) (int, error) {
 			if p.newest.After(newest) {
 				newest = p.newest
 			}
@@ -719,8 +779,49 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		if err != nil || last {
 			return err
 		}
-		req.Page = page.Next
 	}
+}
+
+// readAhead fetches (and decodes) pages in a goroutine, one page ahead of the caller, so
+// a page's fetch overlaps the previous page's transaction. fetch returns a page and the
+// token of the next ("" after the last); next returns the pages in order, last set on
+// the last, and stops at the first error. stop ends the goroutine.
+func readAhead[P any](ctx context.Context, token string, fetch func(context.Context, string) (P, string, error)) (next func() (page P, last bool, err error), stop func()) {
+	type fetched struct {
+		page P
+		last bool
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan fetched)
+	go func() {
+		defer close(ch)
+		for {
+			page, token2, err := fetch(ctx, token)
+			select {
+			case ch <- fetched{page, token2 == "", err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || token2 == "" {
+				return
+			}
+			token = token2
+		}
+	}()
+	next = func() (P, bool, error) {
+		f, ok := <-ch
+		if !ok {
+			f.err = ctx.Err() // stopped; not reached by a caller that stops at last
+		}
+		return f.page, f.last, f.err
+	}
+	stop = func() {
+		cancel()
+		for range ch {
+		}
+	}
+	return next, stop
 }
 
 // pullFeed follows a model's change feed from its cursor; each page commits with the
@@ -753,22 +854,46 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 			resync, seen, start = true, map[string]bool{}, formatWall(r.clock.stamp())
 		}
 	}
+	type feedPage struct {
+		decodedPage
+		cursor string
+	}
+	read := func(cursor string) (func() (feedPage, bool, error), func()) {
+		return readAhead(ctx, cursor, func(ctx context.Context, cursor string) (feedPage, string, error) {
+			page, err := feed.Changes(ctx, m.endpoint(), cursor)
+			if err != nil {
+				return feedPage{}, "", err
+			}
+			recs := make([]remoteRecord, len(page.Changes))
+			for i, c := range page.Changes {
+				recs[i] = remoteRecord{id: c.ID, raw: c.Record, version: c.Version}
+			}
+			if page.HasMore && page.Cursor == "" {
+				return feedPage{}, "", fmt.Errorf("%w: more changes after an empty cursor", ErrMalformedResponse)
+			}
+			d, err := m.decodePage(recs)
+			next := ""
+			if page.HasMore {
+				next = page.Cursor
+			}
+			return feedPage{d, page.Cursor}, next, err
+		})
+	}
+	next, stop := read(cursor)
+	defer func() { stop() }()
 	for {
-		page, err := feed.Changes(ctx, m.endpoint(), cursor)
+		page, last, err := next()
 		if errors.Is(err, ErrCursorExpired) && !resync {
 			r.log.Info("syncgen: the server no longer has the changes after our cursor; resyncing", "model", m.schema().Model)
-			cursor, resync, seen, start = "", true, map[string]bool{}, formatWall(r.clock.stamp())
+			resync, seen, start = true, map[string]bool{}, formatWall(r.clock.stamp())
+			stop()
+			next, stop = read("")
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		recs := make([]remoteRecord, len(page.Changes))
-		for i, c := range page.Changes {
-			recs[i] = remoteRecord{id: c.ID, raw: c.Record, version: c.Version}
-		}
-		last := !page.HasMore
-		err = m.applyPage(ctx, recs, rep, func(tx *Tx, p pageInfo) (int, error) {
+		err = m.applyPage(ctx, page.decodedPage, rep, func(tx *Tx, p pageInfo) (int, error) {
 			for _, id := range p.ids {
 				if resync {
 					seen[id] = true
@@ -778,7 +903,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 				return 0, nil
 			}
 			if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
-				ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, page.Cursor); err != nil {
+				ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, page.cursor); err != nil {
 				return 0, fmt.Errorf("move cursor: %w", err)
 			}
 			if resync {
@@ -789,6 +914,5 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		if err != nil || last {
 			return err
 		}
-		cursor = page.Cursor
 	}
 }

@@ -3,7 +3,7 @@ package model
 
 import "time"
 
-//go:generate go tool syncgen
+//go:generate go tool syncgen -server
 
 // Item is a typical record: a few strings and numbers, a time, a tombstone.
 type Item struct {
