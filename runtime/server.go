@@ -571,7 +571,10 @@ func errorBody(code, msg string) []byte {
 // write applies one write in one transaction with its idempotency key, and returns the
 // answer's status and body.
 func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
-	w := s.writeAll(ctx, []writeReq{q})
+	w, err := s.writeAll(ctx, []writeReq{q})
+	if err != nil {
+		return http.StatusServiceUnavailable, errorBody("internal", err.Error())
+	}
 	return w[0].status, w[0].answer
 }
 
@@ -583,19 +586,13 @@ type written struct {
 
 // writeAll applies writes in order in one transaction, each judged as if alone: a write
 // that fails is rolled back to its savepoint and answered, and the others stand. One
-// commit for them all, so a batch costs one sync to disk, not one per write; if the
-// commit fails, none is applied and each is answered 503.
-func (s *Server) writeAll(ctx context.Context, qs []writeReq) []written {
+// commit for them all, so a batch costs one sync to disk, not one per write. An error
+// says none was applied (the commit failed, say).
+func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error) {
 	out := make([]written, len(qs))
-	failAll := func(err error) []written {
-		for i := range out {
-			out[i] = written{http.StatusServiceUnavailable, errorBody("internal", err.Error())}
-		}
-		return out
-	}
 	tx, err := s.db.writer.BeginTxx(ctx, nil)
 	if err != nil {
-		return failAll(err)
+		return nil, err
 	}
 	defer tx.Rollback()
 	several := len(qs) > 1
@@ -603,23 +600,23 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) []written {
 	for i, q := range qs {
 		if several {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT syncgen_write"); err != nil {
-				return failAll(err)
+				return nil, err
 			}
 		}
 		var ch bool
 		status, answer, err := s.writeIn(ctx, tx, q, &ch)
 		if err != nil {
 			if !several {
-				return []written{{http.StatusInternalServerError, errorBody("internal", err.Error())}}
+				return []written{{http.StatusInternalServerError, errorBody("internal", err.Error())}}, nil
 			}
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT syncgen_write"); err != nil {
-				return failAll(err)
+				return nil, err
 			}
 			status, answer, ch = http.StatusInternalServerError, errorBody("internal", err.Error()), false
 		}
 		if several {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT syncgen_write"); err != nil {
-				return failAll(err)
+				return nil, err
 			}
 		}
 		out[i] = written{status, answer}
@@ -628,12 +625,12 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) []written {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return failAll(err)
+		return nil, err
 	}
 	for model := range changed {
 		s.announce(model)
 	}
-	return out
+	return out, nil
 }
 
 // writeIn applies one write with its idempotency key inside tx. An error is the server's
@@ -910,7 +907,12 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(writes) > 0 {
-		for k, w := range s.writeAll(r.Context(), writes) {
+		ws, err := s.writeAll(r.Context(), writes)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "internal", err.Error())
+			return
+		}
+		for k, w := range ws {
 			answer(at[k], w.status, w.answer)
 		}
 	}

@@ -1,6 +1,7 @@
 package shop_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -467,6 +468,42 @@ func testServerBatch(t *testing.T, open dbOpener) {
 	call(t, "GET", hs.URL+"/pizzas/_changes", "", proto("", ""), &f)
 	if len(f.Changes) != 1 || f.Changes[0].ID != "a" {
 		t.Fatalf("feed after a batch and its replay: %+v", f)
+	}
+}
+
+// A batch commits once, but an op the server fails on leaves no trace, and the ops around
+// it stand.
+func TestServerBatchOpFailure(t *testing.T) { onBackends(t, testServerBatchOpFailure) }
+
+func testServerBatchOpFailure(t *testing.T, open dbOpener) {
+	// A hook that breaks the record (its id changes) is the server's failure: 500.
+	hs, _ := startServer(t, open, runtime.WithBeforeWrite(func(_ context.Context, _, _ string, rec json.RawMessage) (json.RawMessage, error) {
+		return bytes.Replace(rec, []byte(`"id":"broken"`), []byte(`"id":"other"`), 1), nil
+	}))
+	batch := `{"ops":[
+		{"key":"f:1","model":"pizzas","op":"put","id":"a","record":{"id":"a","name":"A","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}},
+		{"key":"f:2","model":"pizzas","op":"put","id":"broken","record":{"id":"broken","name":"B","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}},
+		{"key":"f:3","model":"pizzas","op":"put","id":"c","record":{"id":"c","name":"C","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}}
+	]}`
+	var res struct {
+		Results []struct {
+			Status int `json:"status"`
+		}
+	}
+	if st := call(t, "POST", hs.URL+"/_batch", batch, proto("", ""), &res); st != 200 || len(res.Results) != 3 {
+		t.Fatalf("batch: %d %+v", st, res)
+	}
+	if r := res.Results; r[0].Status != 201 || r[1].Status != 500 || r[2].Status != 201 {
+		t.Fatalf("results: %+v", r)
+	}
+	var f feed
+	call(t, "GET", hs.URL+"/pizzas/_changes", "", proto("", ""), &f)
+	if len(f.Changes) != 2 || f.Changes[0].ID != "a" || f.Changes[1].ID != "c" {
+		t.Fatalf("feed: %+v", f)
+	}
+	// The failed op's key kept nothing: sent again, it is judged again.
+	if st := call(t, "GET", hs.URL+"/pizzas/broken", "", proto("", ""), nil); st != 404 {
+		t.Fatalf("the failed op's record: %d", st)
 	}
 }
 
