@@ -500,13 +500,13 @@ func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*
 	}
 	ps := make([]*pushing, len(heads))
 	err = r.tx(ctx, rep, func(tx *Tx) error {
-		for i, h := range heads {
-			m := r.byTable[h.Table]
-			h, ok, err := tx.entry(ctx, h.Seq)
-			if !ok || err != nil {
-				if err != nil {
-					return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
-				}
+		for i, head := range heads {
+			m := r.byTable[head.Table]
+			h, ok, err := tx.entry(ctx, head.Seq)
+			if err != nil {
+				return fmt.Errorf("push %s %q: %w", m.schema().Model, head.ID, err)
+			}
+			if !ok {
 				continue // gone: absorbed or dropped since the heads were read
 			}
 			st, err := tx.state(ctx, h.Table, h.ID)
