@@ -396,6 +396,9 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 		}
 		// Written again with a new stamp, the local record is ordered after the remote's
 		// on every replica.
+		if local == nil && x.v == nil {
+			return false, nil // deleted on both sides: nothing to send
+		}
 		if local == nil {
 			return true, s.deleteTx(ctx, tx, x.id, true)
 		}
@@ -406,6 +409,9 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 		}
 		return true, s.writeTx(ctx, tx, []*T{res.Merged}, true)
 	case DeleteRecord:
+		if local == nil && x.v == nil {
+			return false, nil
+		}
 		return true, s.deleteTx(ctx, tx, x.id, true)
 	}
 	return false, fmt.Errorf("resolve %s %q: unknown action %d", s.s.Model, x.id, res.Action)

@@ -62,10 +62,12 @@ type sim struct {
 	delayed []*delivery // requests held back, delivered later (reordered)
 	faults  bool
 	// What the checks need.
-	written  map[string]time.Time // item id → newest stamp an acknowledged write gave it
-	cursors  map[string][]int64   // client/model → cursors sent, in order, this reset epoch
-	applied  map[string]string    // idempotency key → the seq of the server's first answer
-	problems []string
+	written    map[string]time.Time // item id → newest stamp an acknowledged write gave it
+	cursors    map[string][]int64   // client/model → cursors sent, in order, this reset epoch
+	applied    map[string]string    // idempotency key → the seq of the server's first answer
+	keyOf      map[string]string    // the other way: seq → the key whose write made it
+	deliveries int                  // writes delivered, for Break "idempotency"
+	problems   []string
 }
 
 type client struct {
@@ -87,7 +89,7 @@ type delivery struct {
 func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	s := &sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		now:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
-		written: map[string]time.Time{}, cursors: map[string][]int64{}, applied: map[string]string{}}
+		written: map[string]time.Time{}, cursors: map[string][]int64{}, applied: map[string]string{}, keyOf: map[string]string{}}
 	db, err := runtime.OpenSQLite(filepath.Join(cfg.Dir, "server.db"))
 	if err != nil {
 		return nil, err
@@ -232,28 +234,89 @@ func status(code int, retryAfter string) *http.Response {
 	return rec.Result()
 }
 
-// deliver runs a request on the server and checks that an idempotency key applies at
-// most once: every answer to it names the same seq.
+// deliver runs a request on the server and checks each write's answer (one, or one per
+// op of a batch) against what the keys did so far: a key applies at most once, so every
+// success names the seq of its first; and a write is never refused as conflicting with
+// itself (a 409 whose current entry is the seq this very key made), which is what a
+// duplicate or a retry after a lost answer gets from a server that ignores keys.
 func (s *sim) deliver(c *client, req *http.Request, body []byte) *http.Response {
 	r := req.Clone(context.Background())
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	if s.cfg.Break == "idempotency" {
-		r.Header.Del("Idempotency-Key")
+		body = s.forgetKeys(r, body)
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := httptest.NewRecorder()
 	s.server.ServeHTTP(rec, r)
 	resp := rec.Result()
-	if key := req.Header.Get("Idempotency-Key"); key != "" && rec.Code < 300 && s.cfg.Protocol {
-		var e struct{ Seq string }
-		if json.Unmarshal(rec.Body.Bytes(), &e) == nil && e.Seq != "" {
-			if first, ok := s.applied[key]; ok && first != e.Seq {
-				s.problems = append(s.problems, fmt.Sprintf("key %s applied twice: seq %s, then %s", key, first, e.Seq))
-			} else if !ok {
-				s.applied[key] = e.Seq
+	if !s.cfg.Protocol {
+		return resp
+	}
+	type entry struct{ Seq string }
+	type answer struct {
+		Key    string
+		Status int
+		Entry  *entry
+	}
+	var answers []answer
+	if strings.HasSuffix(req.URL.Path, "/_batch") {
+		var b struct{ Results []answer }
+		if json.Unmarshal(rec.Body.Bytes(), &b) == nil {
+			answers = b.Results
+		}
+	} else if key := req.Header.Get("Idempotency-Key"); key != "" {
+		var e struct {
+			entry
+			Entry *entry // a 409's current entry
+		}
+		if json.Unmarshal(rec.Body.Bytes(), &e) == nil {
+			a := answer{Key: key, Status: rec.Code, Entry: &e.entry}
+			if rec.Code == http.StatusConflict {
+				a.Entry = e.Entry
 			}
+			answers = []answer{a}
+		}
+	}
+	for _, a := range answers {
+		if a.Key == "" || a.Entry == nil || a.Entry.Seq == "" {
+			continue
+		}
+		a.Key, _, _ = strings.Cut(a.Key, "~") // as the client sent it
+		seq := a.Entry.Seq
+		switch first, ok := s.applied[a.Key]; {
+		case a.Status == http.StatusConflict && s.keyOf[seq] == a.Key:
+			s.problems = append(s.problems, fmt.Sprintf("key %s refused as a conflict with its own write (seq %s)", a.Key, seq))
+		case a.Status >= 300:
+		case ok && first != seq:
+			s.problems = append(s.problems, fmt.Sprintf("key %s applied twice: seq %s, then %s", a.Key, first, seq))
+		case !ok:
+			s.applied[a.Key], s.keyOf[seq] = seq, a.Key
 		}
 	}
 	return resp
+}
+
+// forgetKeys is the "idempotency" breakage: every delivery of a write goes with a key
+// of its own, as if the server kept none, so duplicates and retries apply again.
+func (s *sim) forgetKeys(r *http.Request, body []byte) []byte {
+	s.deliveries++
+	fresh := func(key string) string { return fmt.Sprintf("%s~%d", key, s.deliveries) }
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		r.Header.Set("Idempotency-Key", fresh(key))
+	}
+	if !strings.HasSuffix(r.URL.Path, "/_batch") {
+		return body
+	}
+	var b struct{ Ops []map[string]any }
+	if json.Unmarshal(body, &b) != nil {
+		return body
+	}
+	for _, op := range b.Ops {
+		if key, ok := op["key"].(string); ok {
+			op["key"] = fresh(key)
+		}
+	}
+	out, _ := json.Marshal(b)
+	return out
 }
 
 // step runs one random action of one client.

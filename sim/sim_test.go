@@ -41,7 +41,8 @@ func seeds(t *testing.T) []uint64 {
 
 func simulate(t *testing.T, protocol bool) {
 	for _, seed := range seeds(t) {
-		cfg := Config{Seed: seed, Clients: 2 + int(seed%7), Steps: 150, Protocol: protocol, Dir: t.TempDir()}
+		cfg := Config{Seed: seed, Clients: 2 + int(seed%7), Steps: 150, Protocol: protocol, Dir: t.TempDir(),
+			Break: os.Getenv("SYNCGEN_SIM_BREAK")}
 		if err := Run(context.Background(), cfg); err != nil {
 			t.Fatalf("seed %d (%d clients, protocol %v): %v\nreplay: SYNCGEN_SIM_SEED=%d go test ./sim -run %s",
 				seed, cfg.Clients, protocol, err, seed, t.Name())
