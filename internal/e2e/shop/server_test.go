@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -715,5 +716,55 @@ func TestPlainDeleteLosesToALaterRecord(t *testing.T) {
 	}
 	if st := call(t, "GET", hs.URL+"/toppings/t", "", nil, nil); st != 200 {
 		t.Fatalf("get: %d", st)
+	}
+}
+
+// A push group records its outcomes in one commit; an outcome that cannot be recorded (the
+// app's resolver fails on a 409) is set aside and the others still count as pushed.
+func TestPushGroupOutcomeFailureHoldsNothingBack(t *testing.T) {
+	ctx := context.Background()
+	hs, _ := startServer(t, sqliteDB)
+	var failing atomic.Bool
+	resolver := shop.WithPizzaResolver(func(ctx context.Context, c runtime.Conflict[shop.Pizza]) (runtime.Resolution[shop.Pizza], error) {
+		if failing.Load() {
+			return runtime.Resolution[shop.Pizza]{}, errors.New("the app's resolver failed")
+		}
+		return runtime.LastWriterWins(ctx, c)
+	})
+	a, b := protocolRepo(t, hs.URL, resolver), protocolRepo(t, hs.URL)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "contested", Name: "A", Price: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	// b changes the record on the server; a, not knowing, edits it and four others.
+	if err := b.Pizzas.Upsert(ctx, &shop.Pizza{ID: "contested", Name: "B", Price: 2}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	failing.Store(true)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "contested", Name: "A2", Price: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: fmt.Sprintf("free%d", i), Name: "F", Price: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := a.Sync(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the app's resolver failed") {
+		t.Fatalf("sync with a failing resolver: %v", err)
+	}
+	if rep.Models["Pizza"].Pushed != 4 || a.Status().Pending != 1 {
+		t.Fatalf("the four free writes must be pushed and only the contested one wait: %+v, %+v", rep, a.Status())
+	}
+	// Then the 409 reaches the resolver, and the write it keeps goes with the next Sync.
+	failing.Store(false)
+	mustSync(t, a)
+	mustSync(t, a)
+	mustSync(t, b)
+	got, err := b.Pizzas.Get(ctx, "contested", runtime.LocalOnly)
+	if err != nil || got.Name != "A2" || a.Status().Pending != 0 {
+		t.Fatalf("after the resolver recovered: %+v %v %+v", got, err, a.Status())
 	}
 }
