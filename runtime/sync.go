@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -612,6 +613,10 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	errors.As(s.err, &o.he)
 	o.conflict = o.he != nil && o.he.Status == http.StatusConflict
 	if o.conflict {
+		if current, ok := conflictEntry(r.remote, o.he, p.h.ID); ok {
+			o.current = current
+			return o
+		}
 		current, gerr := r.getRemote(ctx, p.m.endpoint(), p.h.ID)
 		switch {
 		case ctx.Err() != nil:
@@ -628,6 +633,32 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
 		o.he.Status != http.StatusUnauthorized && !IsRetryable(o.err)
 	return o
+}
+
+// conflictEntry reads the current entry a protocol server sends with a 409 (PROTOCOL.md
+// section 7): the record as it is now, a tombstone, or null when the server has nothing.
+// It saves a request, and no purge in between can make a tombstone look like a record the
+// server never had. ok is false when the answer has no entry to read.
+func conflictEntry(remote Remote, he *HTTPError, id string) (_ remoteRecord, ok bool) {
+	if _, versioned := remote.(VersionedRemote); !versioned {
+		return remoteRecord{}, false
+	}
+	var body struct {
+		Code  string          `json:"code"`
+		Entry json.RawMessage `json:"entry"`
+	}
+	if json.Unmarshal(he.Body, &body) != nil || body.Code != "conflict" || len(body.Entry) == 0 {
+		return remoteRecord{}, false
+	}
+	if string(body.Entry) == "null" {
+		return remoteRecord{id: id}, true
+	}
+	var e changeEntry
+	if json.Unmarshal(body.Entry, &e) != nil || e.ID != id || e.Version == "" {
+		return remoteRecord{}, false
+	}
+	s := e.stored()
+	return remoteRecord{id: id, raw: s.Record, version: s.Version}, true
 }
 
 // record commits a sent write's outcome in tx.
@@ -652,7 +683,9 @@ func (r *Repo) conflict(ctx context.Context, tx *Tx, m syncModel, h entry, he *H
 	if err != nil {
 		return err
 	}
-	if (current.raw == nil && current.version == "" && st.base == nil) || h.Conflicts+1 >= maxConflicts {
+	// A delete the server has nothing for is done; the resolver sees both sides absent.
+	refusedCreate := h.Op != opDelete && current.raw == nil && current.version == "" && st.base == nil
+	if refusedCreate || h.Conflicts+1 >= maxConflicts {
 		return r.deadLetter(ctx, tx, h, he.Status, string(he.Body), he)
 	}
 	if _, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, h.Seq); err != nil {
