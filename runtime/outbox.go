@@ -74,16 +74,18 @@ func stateOf(ctx context.Context, q queryer, table, id string) (recordState, err
 	return st, nil
 }
 
-// statesOf is stateOf for many records, in two queries; a record the machinery knows
-// nothing of is absent from the map (its zero state).
-func statesOf(ctx context.Context, q queryer, table string, ids []string) (map[string]recordState, error) {
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
+// idList is ids as a JSON array, for a query's `IN (SELECT value FROM json_each(?))`.
+func idList(ids []string) string {
+	b, _ := json.Marshal(ids) // strings always encode
+	return string(b)
+}
+
+// statesOf is stateOf for many records (list: their idList), in two queries; a record the
+// machinery knows nothing of is absent from the map (its zero state).
+func statesOf(ctx context.Context, q queryer, table, list string) (map[string]recordState, error) {
 	states := make(map[string]recordState)
 	rows, err := q.QueryxContext(ctx, `SELECT record_id, base, version, synced_at, deleted_at FROM syncgen_records
-		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?))`, table, string(list))
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?))`, table, list)
 	if err != nil {
 		return nil, fmt.Errorf("read sync state: %w", err)
 	}
@@ -104,7 +106,7 @@ func statesOf(ctx context.Context, q queryer, table string, ids []string) (map[s
 		return nil, fmt.Errorf("read sync state: %w", err)
 	}
 	rows, err = q.QueryxContext(ctx, `SELECT record_id, COUNT(*) - SUM(dead), SUM(dead) FROM syncgen_outbox
-		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, string(list))
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, list)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -237,13 +239,9 @@ func (tx *Tx) enqueueMany(ctx context.Context, table string, ids, ops []string) 
 		lasts[id] = &last{attempts: -1} // none
 	}
 	tx.queued = true
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return err
-	}
 	// With one max(), SQLite takes the bare columns from the row holding the maximum.
 	rows, err := tx.q.QueryxContext(ctx, `SELECT record_id, MAX(seq), op, attempts, dead FROM syncgen_outbox
-		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, string(list))
+		WHERE model = ? AND record_id IN (SELECT value FROM json_each(?)) GROUP BY record_id`, table, idList(ids))
 	if err != nil {
 		return fmt.Errorf("queue write: %w", err)
 	}

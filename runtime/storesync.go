@@ -132,14 +132,11 @@ func (s *Store[T]) stored(ctx context.Context, q queryer, id string) (*T, error)
 	return all[0], nil
 }
 
-// storedMany reads many records, tombstones included, in one query, by id.
-func (s *Store[T]) storedMany(ctx context.Context, q queryer, ids []string) (map[string]*T, error) {
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
+// storedMany reads many records (list: their idList), tombstones included, in one query,
+// by id.
+func (s *Store[T]) storedMany(ctx context.Context, q queryer, list string) (map[string]*T, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+s.sql.columns+" FROM "+quoteIdent(s.s.Table)+" WHERE "+s.sql.idCol+
-		" IN (SELECT value FROM json_each(?))", string(list))
+		" IN (SELECT value FROM json_each(?))", list)
 	if err != nil {
 		return nil, err
 	}
@@ -441,11 +438,12 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 	return s.repo.tx(ctx, rep, func(tx *Tx) error {
 		// The page's local rows and sync states in three queries, not three per record.
 		// An id the page repeats is read again: its first occurrence changed it.
-		states, err := statesOf(ctx, tx.q, s.s.Table, info.ids)
+		list := idList(info.ids)
+		states, err := statesOf(ctx, tx.q, s.s.Table, list)
 		if err != nil {
 			return err
 		}
-		locals, err := s.storedMany(ctx, tx.q, info.ids)
+		locals, err := s.storedMany(ctx, tx.q, list)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", s.s.Model, err)
 		}

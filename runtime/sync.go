@@ -454,7 +454,7 @@ func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (a
 	}
 	terr := r.tx(rctx, rep, func(tx *Tx) error {
 		for i, p := range ps {
-			if p != nil && outcomes[i].sent {
+			if p != nil && outcomes[i].known {
 				if err := record(tx, i); err != nil {
 					return err
 				}
@@ -467,7 +467,7 @@ func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (a
 			continue
 		}
 		o := outcomes[i]
-		if !o.sent {
+		if !o.known {
 			errs[i] = o.err
 			continue
 		}
@@ -592,24 +592,22 @@ func (r *Repo) send(ctx context.Context, ps []*pushing) []sent {
 
 // outcome is what a sent write's answer means.
 type outcome struct {
-	sent     bool // the answer is known: record it (false: ctx ended; err says so)
-	answer   []byte
-	version  string
-	err      error
+	sent
+	known    bool // the answer is known: record it (false: ctx ended; err says so)
 	he       *HTTPError
 	conflict bool         // 409: to the resolver
 	current  remoteRecord // with conflict: the record the server holds
 	final    bool         // refused for good: a dead letter
 }
 
-// judge reads an answer; for a 409 it fetches the record the server holds, which the
-// resolver needs.
+// judge reads an answer; for a 409 it finds the record the server holds, which the
+// resolver needs: in the answer, or else by reading it.
 func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	if ctx.Err() != nil {
 		// sent or not: the next push sends the same
-		return outcome{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}
+		return outcome{sent: sent{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}}
 	}
-	o := outcome{sent: true, answer: s.answer, version: s.version, err: s.err}
+	o := outcome{sent: s, known: true}
 	errors.As(s.err, &o.he)
 	o.conflict = o.he != nil && o.he.Status == http.StatusConflict
 	if o.conflict {
@@ -620,7 +618,7 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 		current, gerr := r.getRemote(ctx, p.m.endpoint(), p.h.ID)
 		switch {
 		case ctx.Err() != nil:
-			return outcome{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}
+			return outcome{sent: sent{err: fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, ctx.Err())}}
 		case errors.Is(gerr, ErrNotFound):
 			o.current = remoteRecord{id: p.h.ID}
 		case gerr != nil:

@@ -502,6 +502,11 @@ func testServerBatchOpFailure(t *testing.T, open dbOpener) {
 	if len(f.Changes) != 2 || f.Changes[0].ID != "a" || f.Changes[1].ID != "c" {
 		t.Fatalf("feed: %+v", f)
 	}
+	// The failed op had taken the next seq before the hook broke it; its savepoint's
+	// rollback gave it back.
+	if a, c := f.Changes[0].Seq, f.Changes[1].Seq; a != "1" || c != "2" {
+		t.Fatalf("seqs %s and %s: the failed op left a trace", a, c)
+	}
 	// The failed op's key kept nothing: sent again, it is judged again.
 	if st := call(t, "GET", hs.URL+"/pizzas/broken", "", proto("", ""), nil); st != 404 {
 		t.Fatalf("the failed op's record: %d", st)
