@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncgen/syncgen/bench/model"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
@@ -32,15 +33,15 @@ func openRepo(b *testing.B) (*runtime.DB, *model.Repository) {
 	return openRepoWith(b, nil)
 }
 
-// openRepoWith opens a migrated repository with remote in b's temp dir.
-func openRepoWith(b *testing.B, remote runtime.Remote) (*runtime.DB, *model.Repository) {
+// openRepoWith opens a migrated repository with r in b's temp dir.
+func openRepoWith(b *testing.B, r runtime.Remote) (*runtime.DB, *model.Repository) {
 	b.Helper()
 	db, err := runtime.OpenSQLite(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	repo, err := model.NewRepository(db, remote)
+	repo, err := model.NewRepository(db, r)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func BenchmarkUpsertMany(b *testing.B) {
 	// With a remote, each write also queues (or, for a record already queued, updates)
 	// its outbox entry in the same transaction. Nothing is pushed here.
 	b.Run("synced", func(b *testing.B) {
-		_, repo := openRepoWith(b, runtime.NewRESTRemote("http://127.0.0.1:1"))
+		_, repo := openRepoWith(b, remote.NewREST("http://127.0.0.1:1"))
 		for b.Loop() {
 			if err := repo.Items.UpsertMany(ctx, items); err != nil {
 				b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/syncgen/syncgen/bench/model"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
@@ -76,8 +77,8 @@ func pageServer(b *testing.B, n int, onTheFly bool) *httptest.Server {
 	return srv
 }
 
-func pageRemote(url string) *runtime.RESTRemote {
-	return runtime.NewRESTRemote(url, runtime.WithPagePagination("_page", "_limit", pageSize))
+func pageRemote(url string) *remote.REST {
+	return remote.NewREST(url, remote.WithPagePagination("_page", "_limit", pageSize))
 }
 
 // fetchPages calls apply with each page's records, decoded, until a short page.
@@ -307,7 +308,7 @@ func BenchmarkDeltaSync(b *testing.B) {
 	if err := protocolBatch(ctx, srv.URL, "seed:", all); err != nil {
 		b.Fatal(err)
 	}
-	_, repo := openRepoWith(b, runtime.NewProtocolRemote(srv.URL))
+	_, repo := openRepoWith(b, remote.NewProtocol(srv.URL))
 	if rep, err := repo.Sync(ctx); err != nil || rep.Models["Item"].Pulled != pulled {
 		b.Fatal(rep, err)
 	}
@@ -335,8 +336,8 @@ const pushed = 10_000
 // The push benchmarks' remotes read nothing back, so Sync's pull is empty and the push
 // alone is measured, as the hand-written loop only pushes.
 type (
-	pushOnlyREST     struct{ *runtime.RESTRemote }
-	pushOnlyProtocol struct{ *runtime.ProtocolRemote }
+	pushOnlyREST     struct{ *remote.REST }
+	pushOnlyProtocol struct{ *remote.Protocol }
 )
 
 func (pushOnlyREST) List(context.Context, *runtime.Endpoint, runtime.ListRequest) (*runtime.Page, error) {
@@ -389,7 +390,7 @@ func BenchmarkPush(b *testing.B) {
 		perRecord(b)
 	}
 	b.Run("syncgen", func(b *testing.B) {
-		push(b, func() runtime.Remote { return pushOnlyREST{runtime.NewRESTRemote(srv.URL)} })
+		push(b, func() runtime.Remote { return pushOnlyREST{remote.NewREST(srv.URL)} })
 	})
 	b.Run("raw", func(b *testing.B) {
 		items := make([]*model.Item, pushed)
@@ -407,7 +408,7 @@ func BenchmarkPush(b *testing.B) {
 		perRecord(b)
 	})
 	b.Run("syncgen-batch", func(b *testing.B) {
-		push(b, func() runtime.Remote { return pushOnlyProtocol{runtime.NewProtocolRemote(srv.URL)} })
+		push(b, func() runtime.Remote { return pushOnlyProtocol{remote.NewProtocol(srv.URL)} })
 	})
 }
 

@@ -145,13 +145,15 @@ func (e *DatabaseNewerError) Is(target error) bool { return target == ErrDatabas
 // the writer connection until it returns.
 func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
 	own := Migrations{Package: runtimePackage, FS: ownMigrations, Dir: "migrations"}
-	return migrateSets(ctx, db, append([]Migrations{own}, sets...))
+	return ApplyMigrations(ctx, db, append([]Migrations{own}, sets...)...)
 }
 
-// migrateSets applies the pending migrations of sets, in order, as Migrate describes.
-func migrateSets(ctx context.Context, db *DB, sets []Migrations) error {
+// ApplyMigrations applies the pending migrations of sets, in order, as Migrate does,
+// but not the runtime's own: for a database that holds no client tables, as the
+// generated server's does.
+func ApplyMigrations(ctx context.Context, db *DB, sets ...Migrations) error {
 	if db == nil || db.writer == nil {
-		return errors.New("migrate: DB not opened with OpenSQLite or OpenPostgres")
+		return errors.New("migrate: DB not opened with OpenSQLite or server.OpenPostgres")
 	}
 	var all []migrationSet
 	for _, s := range sets {

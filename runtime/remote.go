@@ -3,13 +3,14 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
 )
 
-// Remote is the server a repository syncs with: NewRESTRemote for a plain REST API, or
-// NewProtocolRemote for a server that speaks the syncgen protocol. It works on JSON
+// Remote is the server a repository syncs with: remote.NewREST for a plain REST API, or
+// remote.NewProtocol for a server that speaks the syncgen protocol. It works on JSON
 // bodies; the generated adapters turn records into bodies and back. A nil Remote makes a
 // repository local only.
 type Remote interface {
@@ -66,4 +67,116 @@ type Write struct {
 	// Version is the version of the record the client last saw, for If-Match; "" for a
 	// create or when the remote has no versions.
 	Version string
+}
+
+// The capabilities below are optional: the sync machinery uses each one a remote
+// implements (the protocol remote implements them all) and does without the others.
+
+// Stored is a record as a versioned remote holds it.
+type Stored struct {
+	Record  json.RawMessage // nil for a deleted record of a model without deletedAt
+	Version string
+	Deleted bool
+}
+
+// VersionedRemote is implemented by remotes whose records carry versions that writes
+// check; a write based on an older version fails with a *ConflictError.
+type VersionedRemote interface {
+	GetStored(ctx context.Context, e *Endpoint, id string) (Stored, error)
+	PutStored(ctx context.Context, e *Endpoint, w Write) (Stored, error)
+	DeleteStored(ctx context.Context, e *Endpoint, w Write) (Stored, error)
+}
+
+// ConflictError is a write refused because the record changed since the version it was
+// based on (a 409), when the answer says what the remote holds now: the resolver then
+// needs no second read, and no purge in between can make a tombstone look like a record
+// the remote never had.
+type ConflictError struct {
+	*HTTPError
+	// Current is the record as the remote holds it now; the zero Stored when it has none.
+	Current Stored
+}
+
+func (e *ConflictError) Unwrap() error { return e.HTTPError }
+
+// ChangeFeed is implemented by remotes with a change feed; pulls then go by its cursor.
+type ChangeFeed interface {
+	// Changes returns the changes after cursor ("" for all), or ErrCursorExpired.
+	Changes(ctx context.Context, e *Endpoint, cursor string) (*Changes, error)
+}
+
+// Changes is one page of a change feed.
+type Changes struct {
+	Changes []Change
+	Cursor  string
+	HasMore bool
+}
+
+// Change is one record's latest change.
+type Change struct {
+	ID string
+	Stored
+}
+
+// ErrCursorExpired is returned by a change feed whose server no longer keeps the deletes
+// after the cursor; the client resyncs from the start.
+var ErrCursorExpired = errors.New("the change feed's cursor expired")
+
+// Batcher is implemented by remotes that take several writes in one request; pushes use
+// it when more than one record is due.
+type Batcher interface {
+	// WriteBatch sends at most wire.MaxBatchOps writes (a delete where Body is nil) and
+	// returns one result each, in order; an error means no result is known.
+	WriteBatch(ctx context.Context, writes []BatchWrite) ([]BatchResult, error)
+}
+
+// BatchWrite is one write of a batch.
+type BatchWrite struct {
+	Endpoint *Endpoint
+	Write
+}
+
+// BatchResult is the outcome of one write of a batch: what the remote stored, or the
+// error the write alone would have got.
+type BatchResult struct {
+	Stored Stored
+	Err    error
+}
+
+// Notifier is implemented by remotes that announce changes; Run pulls as soon as one
+// arrives, and keeps polling on its interval besides.
+type Notifier interface {
+	// Notify sends on changes when the remote announces a change, reconnecting after
+	// failures, until ctx ends; then it closes done.
+	Notify(ctx context.Context) (changes <-chan struct{}, done <-chan struct{})
+}
+
+// getRemote reads one record, with its version from a versioned remote.
+func (r *Repo) getRemote(ctx context.Context, e *Endpoint, id string) (remoteRecord, error) {
+	if v, ok := r.remote.(VersionedRemote); ok {
+		s, err := v.GetStored(ctx, e, id)
+		return remoteRecord{id: id, raw: s.Record, version: s.Version}, err
+	}
+	raw, err := r.remote.Get(ctx, e, id)
+	return remoteRecord{id: id, raw: raw}, err
+}
+
+// writeRemote sends a write (a DELETE when w.Body is nil) and returns the server's
+// record and version.
+func (r *Repo) writeRemote(ctx context.Context, e *Endpoint, w Write) (json.RawMessage, string, error) {
+	if v, ok := r.remote.(VersionedRemote); ok {
+		var s Stored
+		var err error
+		if w.Body == nil {
+			s, err = v.DeleteStored(ctx, e, w)
+		} else {
+			s, err = v.PutStored(ctx, e, w)
+		}
+		return s.Record, s.Version, err
+	}
+	if w.Body == nil {
+		return nil, "", r.remote.Delete(ctx, e, w)
+	}
+	answer, err := r.remote.Put(ctx, e, w)
+	return answer, "", err
 }

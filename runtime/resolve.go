@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 )
 
 // Conflict is a record that changed on the remote while it had local writes not yet
@@ -76,22 +74,4 @@ func LocalWins[T any](context.Context, Conflict[T]) (Resolution[T], error) {
 // WithResolver is used by generated code (WithPizzaResolver).
 func WithResolver[T any](s *Schema, f Resolver[T]) Option {
 	return func(o *repoOptions) { o.resolvers[s.Model] = f }
-}
-
-// canonicalJSON re-encodes a JSON value with object keys sorted and no spaces, keeping
-// numbers as written, so replicas in any language compute the same bytes.
-func canonicalJSON(data []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/syncgen/syncgen/wire"
 )
 
 // syncModel is what the sync machinery needs of one model. *Store[T] implements it, so
@@ -287,11 +288,11 @@ func sameJSON(a, b []byte) bool {
 	if a == nil || b == nil || bytes.Equal(a, b) {
 		return a == nil && b == nil || bytes.Equal(a, b)
 	}
-	ca, err := canonicalJSON(a)
+	ca, err := wire.Canonical(a)
 	if err != nil {
 		return false
 	}
-	cb, err := canonicalJSON(b)
+	cb, err := wire.Canonical(b)
 	return err == nil && bytes.Equal(ca, cb)
 }
 
@@ -300,7 +301,7 @@ func (s *Store[T]) canonical(v *T) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return canonicalJSON(data)
+	return wire.Canonical(data)
 }
 
 // resolver returns the model's resolver: the one set by option, else the default.

@@ -3,13 +3,14 @@ package runtime
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/syncgen/syncgen/wire"
 )
 
 // syncOptions tunes the sync machinery; the With… options below set them.
@@ -239,10 +240,10 @@ func (r *Repo) Run(ctx context.Context) error {
 		}
 	}
 	var announced <-chan struct{} // the server's announcements of changes, when it makes them
-	if n, ok := r.remote.(changeNotifier); ok {
+	if n, ok := r.remote.(Notifier); ok {
 		nctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(r.ctx, cancel)
-		changes, done := n.notify(nctx)
+		changes, done := n.Notify(nctx)
 		defer func() { stop(); cancel(); <-done }()
 		announced = changes
 	}
@@ -367,7 +368,7 @@ func (r *Repo) push(ctx context.Context, explicit bool, rep *SyncReport) error {
 			break
 		}
 		for len(batch) > 0 {
-			n := min(len(batch), maxBatch)
+			n := min(len(batch), wire.MaxBatchOps)
 			acked, errs := r.pushGroup(ctx, batch[:n], rep)
 			for i, h := range batch[:n] {
 				tried[h.Seq] = true
@@ -611,8 +612,9 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	errors.As(s.err, &o.he)
 	o.conflict = o.he != nil && o.he.Status == http.StatusConflict
 	if o.conflict {
-		if current, ok := conflictEntry(r.remote, o.he, p.h.ID); ok {
-			o.current = current
+		var ce *ConflictError
+		if errors.As(s.err, &ce) {
+			o.current = remoteRecord{id: p.h.ID, raw: ce.Current.Record, version: ce.Current.Version}
 			return o
 		}
 		current, gerr := r.getRemote(ctx, p.m.endpoint(), p.h.ID)
@@ -631,32 +633,6 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
 		o.he.Status != http.StatusUnauthorized && !IsRetryable(o.err)
 	return o
-}
-
-// conflictEntry reads the current entry a protocol server sends with a 409 (PROTOCOL.md
-// section 7): the record as it is now, a tombstone, or null when the server has nothing.
-// It saves a request, and no purge in between can make a tombstone look like a record the
-// server never had. ok is false when the answer has no entry to read.
-func conflictEntry(remote Remote, he *HTTPError, id string) (_ remoteRecord, ok bool) {
-	if _, versioned := remote.(VersionedRemote); !versioned {
-		return remoteRecord{}, false
-	}
-	var body struct {
-		Code  string          `json:"code"`
-		Entry json.RawMessage `json:"entry"`
-	}
-	if json.Unmarshal(he.Body, &body) != nil || body.Code != "conflict" || len(body.Entry) == 0 {
-		return remoteRecord{}, false
-	}
-	if string(body.Entry) == "null" {
-		return remoteRecord{id: id}, true
-	}
-	var e changeEntry
-	if json.Unmarshal(body.Entry, &e) != nil || e.ID != id || e.Version == "" {
-		return remoteRecord{}, false
-	}
-	s := e.stored()
-	return remoteRecord{id: id, raw: s.Record, version: s.Version}, true
 }
 
 // record commits a sent write's outcome in tx.

@@ -24,16 +24,6 @@ func TestClockIsIncreasingFollowsTheRemoteAndCapsSkew(t *testing.T) {
 	}
 }
 
-func TestCanonicalJSON(t *testing.T) {
-	got, err := canonicalJSON([]byte(`{ "b": 1.50, "a": ["<x>", {"d": null, "c": true}] }`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"a":["<x>",{"c":true,"d":null}],"b":1.50}`; string(got) != want {
-		t.Fatalf("canonical %s, want %s", got, want)
-	}
-}
-
 func testRepo(t *testing.T, opts ...Option) *Repo {
 	db, err := OpenSQLite(":memory:")
 	if err != nil {

@@ -151,7 +151,7 @@ func (s *sim) checkClient(ctx context.Context, c *client, server map[string]stat
 	}
 	// Over plain REST a DELETE carries no time: the server orders it by its own clock,
 	// clients by theirs, so models without deletedAt are not promised to converge there
-	// (DESIGN.md section 7). Notes are compared only over the protocol.
+	// (docs/ARCHITECTURE.md, "Sync rules"). Notes are compared only over the protocol.
 	skip := func(k string) bool { return held[k] || !s.cfg.Protocol && strings.HasPrefix(k, "note ") }
 	local := map[string]state{}
 	var items []model.Item

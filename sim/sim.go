@@ -1,8 +1,8 @@
 // Package sim is syncgen's seeded multi-client fault simulation: the generated server and
 // several clients, each with its own SQLite file, an injected clock, random source and
 // transport, on a network a seeded PRNG owns. Run drives a random workload with faults,
-// heals, syncs to quiescence and checks the guarantees of DESIGN.md section 7. A seed
-// replays exactly.
+// heals, syncs to quiescence and checks the sync guarantees (docs/ARCHITECTURE.md, "Sync
+// rules"). A seed replays exactly.
 package sim
 
 import (
@@ -22,7 +22,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
 	"github.com/syncgen/syncgen/sim/model"
 )
 
@@ -95,9 +97,9 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		return nil, err
 	}
 	s.db = db
-	srv, err := model.NewServer(db, runtime.WithServerClock(func() time.Time { return s.now }),
-		runtime.WithTombstoneRetention(30*time.Minute),
-		runtime.WithValidation(func(_ context.Context, m string, rec json.RawMessage) error {
+	srv, err := model.NewServer(db, server.WithClock(func() time.Time { return s.now }),
+		server.WithTombstoneRetention(30*time.Minute),
+		server.WithValidation(func(_ context.Context, m string, rec json.RawMessage) error {
 			var it model.Item
 			if m == "Item" && json.Unmarshal(rec, &it) == nil && it.Name == "invalid" {
 				return errors.New("the name is invalid")
@@ -127,9 +129,9 @@ func (s *sim) open(ctx context.Context, c *client) error {
 		return err
 	}
 	httpc := &http.Client{Transport: transport{s, c}}
-	var remote runtime.Remote = runtime.NewRESTRemote("http://sim", runtime.WithHTTPClient(httpc))
+	var server runtime.Remote = remote.NewREST("http://sim", remote.WithHTTPClient(httpc))
 	if s.cfg.Protocol {
-		remote = runtime.NewProtocolRemote("http://sim", runtime.WithHTTPClient(httpc))
+		server = remote.NewProtocol("http://sim", remote.WithHTTPClient(httpc))
 	}
 	// The app's resolver fails now and then, as user code can: the page it was called
 	// for is not applied, and its cursor must not move.
@@ -139,7 +141,7 @@ func (s *sim) open(ctx context.Context, c *client) error {
 		}
 		return runtime.LastWriterWins(ctx, cf)
 	})
-	repo, err := model.NewRepository(db, remote, resolver,
+	repo, err := model.NewRepository(db, server, resolver,
 		runtime.WithClock(func() time.Time { return s.now.Add(c.skew) }),
 		runtime.WithRand(rand.New(rand.NewPCG(s.cfg.Seed, uint64(c.n)))),
 		runtime.WithClientID(fmt.Sprintf("seed%d-%s", s.cfg.Seed, c.name)),

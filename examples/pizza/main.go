@@ -28,7 +28,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/syncgen/syncgen/examples/pizza/menu"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
 )
 
 func main() {
@@ -90,7 +92,7 @@ func startServer(path, addr string) (*http.Server, net.Listener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := menu.NewServer(db, runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+	h, err := menu.NewServer(db, server.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
 		var p menu.Pizza
 		if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price <= 0 {
 			return errors.New("a pizza needs a positive price")
@@ -133,8 +135,8 @@ func openApp(ctx context.Context, name, dir, url string) (*app, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	remote := runtime.NewProtocolRemote(url, runtime.WithHTTPClient(&http.Client{Transport: a}))
-	repo, err := menu.NewRepository(db, remote, runtime.WithLogger(quiet))
+	server := remote.NewProtocol(url, remote.WithHTTPClient(&http.Client{Transport: a}))
+	repo, err := menu.NewRepository(db, server, runtime.WithLogger(quiet))
 	if err == nil {
 		err = repo.Migrate(ctx)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// namesFile is the table of naming examples that DESIGN.md section 2 refers to.
+// namesFile is the table of naming examples for the rules in naming.go.
 const namesFile = "../../testdata/names.txt"
 
 var namingRules = map[string]func(string) string{

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// json-server 0.17 is the real plain REST server of the tests (DESIGN.md section 6).
+// json-server 0.17 is the real plain REST server of the tests.
 // .ci/run installs it; elsewhere:
 //
 //	npm install --prefix "${XDG_CACHE_HOME:-$HOME/.cache}/syncgen/json-server" json-server@0.17

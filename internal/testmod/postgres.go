@@ -25,7 +25,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
 
-// PostgreSQL is the other database of the generated server (DESIGN.md section 6). The
+// PostgreSQL is the other database of the generated server. The
 // tests run it as a throwaway cluster of their own; .ci/run installs it, elsewhere:
 //
 //	apt-get install postgresql

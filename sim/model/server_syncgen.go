@@ -3,16 +3,19 @@
 
 package model
 
-import "github.com/syncgen/syncgen/runtime"
+import (
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
+)
 
 // Server serves package model's models over plain REST and the syncgen protocol
-// (docs/PROTOCOL.md): an http.Handler; see runtime.Server.
-type Server = runtime.Server
+// (docs/PROTOCOL.md): an http.Handler; see server.Server.
+type Server = server.Server
 
 // NewServer migrates the server's tables in db and serves the package's models.
-func NewServer(db *runtime.DB, opts ...runtime.ServerOption) (*Server, error) {
-	return runtime.NewServer(db, []runtime.ServerModel{
-		runtime.ServeModel[Item](itemAdapter{}),
-		runtime.ServeModel[Note](noteAdapter{}),
+func NewServer(db *runtime.DB, opts ...server.Option) (*Server, error) {
+	return server.New(db, []server.Model{
+		server.ModelOf[Item](itemAdapter{}),
+		server.ModelOf[Note](noteAdapter{}),
 	}, opts...)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/syncgen/syncgen/examples/pizza/menu"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
@@ -140,7 +141,7 @@ func ExampleWithPizzaResolver() {
 		return
 	}
 	defer db.Close()
-	repo, err := menu.NewRepository(db, runtime.NewRESTRemote("https://api.example.com"), keepMyPrice)
+	repo, err := menu.NewRepository(db, remote.NewREST("https://api.example.com"), keepMyPrice)
 	if err != nil {
 		fmt.Println(err)
 		return

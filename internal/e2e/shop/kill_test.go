@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncgen/syncgen/internal/e2e/shop"
 	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
@@ -206,7 +207,7 @@ func TestKilledAtRandomMomentsLosesNothing(t *testing.T) {
 }
 
 func killRepo(t *testing.T, dbPath, base string) *shop.Repository {
-	return openRepoAt(t, dbPath, runtime.NewRESTRemote(base, runtime.WithRequestTimeout(5*time.Second)))
+	return openRepoAt(t, dbPath, remote.NewREST(base, remote.WithRequestTimeout(5*time.Second)))
 }
 
 // TestKillChild is the child of the kill test: it writes and syncs until killed, and

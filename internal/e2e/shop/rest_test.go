@@ -17,22 +17,23 @@ import (
 
 	"github.com/syncgen/syncgen/internal/e2e/shop"
 	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
-func openRepo(t *testing.T, remote runtime.Remote, opts ...runtime.Option) *shop.Repository {
+func openRepo(t *testing.T, r runtime.Remote, opts ...runtime.Option) *shop.Repository {
 	t.Helper()
-	return openRepoAt(t, filepath.Join(t.TempDir(), "app.db"), remote, opts...)
+	return openRepoAt(t, filepath.Join(t.TempDir(), "app.db"), r, opts...)
 }
 
-func openRepoAt(t *testing.T, path string, remote runtime.Remote, opts ...runtime.Option) *shop.Repository {
+func openRepoAt(t *testing.T, path string, r runtime.Remote, opts ...runtime.Option) *shop.Repository {
 	t.Helper()
 	db, err := runtime.OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	repo, err := shop.NewRepository(db, remote, opts...)
+	repo, err := shop.NewRepository(db, r, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +48,9 @@ func openRepoAt(t *testing.T, path string, remote runtime.Remote, opts ...runtim
 // gives for it.
 func jsonServerRepo(t *testing.T) (*shop.Repository, string) {
 	base := testmod.JSONServer(t, "pizzas", "notes")
-	remote := runtime.NewRESTRemote(base, runtime.WithPagePagination("_page", "_limit", 2))
-	repo := openRepo(t, remote, shop.WithPizzaREST(runtime.RESTModel[shop.PizzaQuery]{
-		Params: func(q shop.PizzaQuery) url.Values { return runtime.JSONServerParams(q.Query()) },
+	rest := remote.NewREST(base, remote.WithPagePagination("_page", "_limit", 2))
+	repo := openRepo(t, rest, shop.WithPizzaREST(runtime.RESTModel[shop.PizzaQuery]{
+		Params: func(q shop.PizzaQuery) url.Values { return remote.JSONServerParams(q.Query()) },
 	}))
 	return repo, base
 }
@@ -205,7 +206,7 @@ func TestReadsNeverHang(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	defer close(release)
-	repo := openRepo(t, runtime.NewRESTRemote(srv.URL, runtime.WithRequestTimeout(100*time.Millisecond)))
+	repo := openRepo(t, remote.NewREST(srv.URL, remote.WithRequestTimeout(100*time.Millisecond)))
 	local := shop.Pizza{ID: "local", Name: "kept"}
 	if err := repo.Pizzas.Upsert(ctx, &local, runtime.LocalOnly); err != nil {
 		t.Fatal(err)
@@ -249,7 +250,7 @@ func TestBadPagesWriteNothing(t *testing.T) {
 	f := &flaky{}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	repo := openRepo(t, runtime.NewRESTRemote(srv.URL, runtime.WithMaxPageBytes(1024)))
+	repo := openRepo(t, remote.NewREST(srv.URL, remote.WithMaxPageBytes(1024)))
 	for name, tc := range map[string]struct {
 		body string
 		want error
@@ -277,7 +278,7 @@ func TestRejectedWriteStoresNothing(t *testing.T) {
 		io.WriteString(w, `{"error":"price must be positive","code":"invalid"}`)
 	}))
 	defer srv.Close()
-	repo := openRepo(t, runtime.NewRESTRemote(srv.URL))
+	repo := openRepo(t, remote.NewREST(srv.URL))
 	p := shop.Pizza{ID: "p", Price: -1}
 	err := repo.Pizzas.Upsert(ctx, &p, runtime.RequireRemote)
 	var httpErr *runtime.HTTPError
@@ -295,7 +296,7 @@ func TestBadBaseURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := shop.NewRepository(db, runtime.NewRESTRemote("ftp://example.com")); err == nil {
+	if _, err := shop.NewRepository(db, remote.NewREST("ftp://example.com")); err == nil {
 		t.Fatal("NewRepository accepted an ftp base URL")
 	}
 }
@@ -323,7 +324,7 @@ func TestDocumentedErrors(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	repo := openRepo(t, runtime.NewRESTRemote(srv.URL))
+	repo := openRepo(t, remote.NewREST(srv.URL))
 
 	if _, err := repo.Pizzas.Get(ctx, "missing", runtime.AwaitRemote); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("404: %v", err)
@@ -348,7 +349,7 @@ func TestUnreachableServer(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	addr := srv.URL
 	srv.Close() // nothing listens there any more
-	repo := openRepo(t, runtime.NewRESTRemote(addr))
+	repo := openRepo(t, remote.NewREST(addr))
 	p := shop.Pizza{ID: "p", Name: "local"}
 	if err := repo.Pizzas.Upsert(ctx, &p, runtime.LocalOnly); err != nil {
 		t.Fatal(err)
@@ -367,7 +368,7 @@ func TestUnreachableServer(t *testing.T) {
 func TestDefaultSettingsAndOddIDs(t *testing.T) {
 	ctx := context.Background()
 	base := testmod.JSONServer(t, "pizzas", "notes")
-	repo := openRepo(t, runtime.NewRESTRemote(base)) // no options at all
+	repo := openRepo(t, remote.NewREST(base)) // no options at all
 	odd := shop.Note{ID: "a/../b?c", Text: "odd"}
 	plain := shop.Note{ID: "b", Text: "plain"}
 	for _, n := range []*shop.Note{&odd, &plain} {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/syncgen/syncgen/internal/e2e/shop"
 	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
 )
 
 // dbOpener opens the server's database on one backend.
@@ -38,7 +40,7 @@ func onBackends(t *testing.T, test func(*testing.T, dbOpener)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, sqliteDB) })
 	t.Run("postgres", func(t *testing.T) {
 		test(t, func(t *testing.T) *runtime.DB {
-			db, err := runtime.OpenPostgres(testmod.Postgres(t))
+			db, err := server.OpenPostgres(testmod.Postgres(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +50,7 @@ func onBackends(t *testing.T, test func(*testing.T, dbOpener)) {
 }
 
 // startServer runs the generated server behind httptest.
-func startServer(t *testing.T, open dbOpener, opts ...runtime.ServerOption) (*httptest.Server, *runtime.DB) {
+func startServer(t *testing.T, open dbOpener, opts ...server.Option) (*httptest.Server, *runtime.DB) {
 	t.Helper()
 	db := open(t)
 	t.Cleanup(func() { db.Close() })
@@ -122,8 +124,8 @@ func testGeneratedServerProtocol(t *testing.T, open dbOpener) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	hs, _ := startServer(t, open, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour),
-		runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+	hs, _ := startServer(t, open, server.WithClock(clock), server.WithTombstoneRetention(time.Hour),
+		server.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
 			var p struct{ Price int }
 			if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
 				return errors.New("price must not be negative")
@@ -277,7 +279,7 @@ func testPlainClientsConvergeOnTheGeneratedServer(t *testing.T, open dbOpener) {
 // protocolRepo is a repository on the generated server through the syncgen protocol.
 func protocolRepo(t *testing.T, url string, opts ...runtime.Option) *shop.Repository {
 	opts = append([]runtime.Option{runtime.WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)
-	return openRepo(t, runtime.NewProtocolRemote(url), opts...)
+	return openRepo(t, remote.NewProtocol(url), opts...)
 }
 
 // Three clients on the generated server through the protocol: edits of different and of
@@ -287,7 +289,7 @@ func TestThreeProtocolClientsConverge(t *testing.T) { onBackends(t, testThreePro
 
 func testThreeProtocolClientsConverge(t *testing.T, open dbOpener) {
 	ctx := context.Background()
-	hs, _ := startServer(t, open, runtime.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
+	hs, _ := startServer(t, open, server.WithValidation(func(_ context.Context, model string, rec json.RawMessage) error {
 		var p struct{ Price int }
 		if model == "Pizza" && json.Unmarshal(rec, &p) == nil && p.Price < 0 {
 			return errors.New("price must not be negative")
@@ -404,7 +406,7 @@ func testProtocolResyncAfterExpiredCursor(t *testing.T, open dbOpener) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	hs, _ := startServer(t, open, runtime.WithServerClock(clock), runtime.WithTombstoneRetention(time.Hour))
+	hs, _ := startServer(t, open, server.WithClock(clock), server.WithTombstoneRetention(time.Hour))
 	a := protocolRepo(t, hs.URL)
 	b := protocolRepo(t, hs.URL)
 	for _, id := range []string{"n1", "n2"} {
@@ -478,7 +480,7 @@ func TestServerBatchOpFailure(t *testing.T) { onBackends(t, testServerBatchOpFai
 
 func testServerBatchOpFailure(t *testing.T, open dbOpener) {
 	// A hook that breaks the record (its id changes) is the server's failure: 500.
-	hs, _ := startServer(t, open, runtime.WithBeforeWrite(func(_ context.Context, _, _ string, rec json.RawMessage) (json.RawMessage, error) {
+	hs, _ := startServer(t, open, server.WithBeforeWrite(func(_ context.Context, _, _ string, rec json.RawMessage) (json.RawMessage, error) {
 		return bytes.Replace(rec, []byte(`"id":"broken"`), []byte(`"id":"other"`), 1), nil
 	}))
 	batch := `{"ops":[
@@ -567,17 +569,17 @@ func TestServerHooks(t *testing.T) { onBackends(t, testServerHooks) }
 func testServerHooks(t *testing.T, open dbOpener) {
 	ctx := context.Background()
 	hs, _ := startServer(t, open,
-		runtime.WithAuthentication(func(r *http.Request) (string, error) {
+		server.WithAuthentication(func(r *http.Request) (string, error) {
 			if u := r.Header.Get("X-User"); u != "" {
 				return u, nil
 			}
 			return "", errors.New("who are you?")
 		}),
-		runtime.WithScope(func(_ context.Context, user, model string, rec json.RawMessage) bool {
+		server.WithScope(func(_ context.Context, user, model string, rec json.RawMessage) bool {
 			var n struct{ Text string }
 			return model != "Note" || json.Unmarshal(rec, &n) == nil && strings.HasPrefix(n.Text, user+":")
 		}),
-		runtime.WithBeforeWrite(func(_ context.Context, user, model string, rec json.RawMessage) (json.RawMessage, error) {
+		server.WithBeforeWrite(func(_ context.Context, user, model string, rec json.RawMessage) (json.RawMessage, error) {
 			if model != "Pizza" {
 				return rec, nil
 			}
@@ -587,7 +589,7 @@ func testServerHooks(t *testing.T, open dbOpener) {
 			return json.Marshal(m)
 		}))
 	as := func(user string) *shop.Repository {
-		return openRepo(t, runtime.NewProtocolRemote(hs.URL, runtime.WithRequestHook(func(r *http.Request) error {
+		return openRepo(t, remote.NewProtocol(hs.URL, remote.WithRequestHook(func(r *http.Request) error {
 			r.Header.Set("X-User", user)
 			return nil
 		})), runtime.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
@@ -710,7 +712,7 @@ func TestProtocolPushUsesBatches(t *testing.T) {
 // A plain DELETE is ordered by its time: a record stamped later than it stays.
 func TestPlainDeleteLosesToALaterRecord(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	hs, _ := startServer(t, sqliteDB, runtime.WithServerClock(func() time.Time { return now }))
+	hs, _ := startServer(t, sqliteDB, server.WithClock(func() time.Time { return now }))
 	later := now.Add(time.Minute).Format(time.RFC3339)
 	if st := call(t, "PUT", hs.URL+"/toppings/t", `{"id":"t","pizzaId":"p","name":"basil","updatedAt":"`+later+`"}`, nil, nil); st != 201 {
 		t.Fatalf("put: %d", st)

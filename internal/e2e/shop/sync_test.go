@@ -21,6 +21,7 @@ import (
 
 	"github.com/syncgen/syncgen/internal/e2e/shop"
 	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 )
 
@@ -98,15 +99,15 @@ func hangUp(w http.ResponseWriter) bool {
 // syncRepo is a repository on base with the json-server settings of the README, quick
 // backoff, and a full pull on every Run round.
 func syncRepo(t *testing.T, base string, opts ...runtime.Option) *shop.Repository {
-	remote := runtime.NewRESTRemote(base, runtime.WithPagePagination("_page", "_limit", 2),
-		runtime.WithRequestTimeout(5*time.Second))
+	rest := remote.NewREST(base, remote.WithPagePagination("_page", "_limit", 2),
+		remote.WithRequestTimeout(5*time.Second))
 	opts = append([]runtime.Option{
 		shop.WithPizzaREST(runtime.RESTModel[shop.PizzaQuery]{
-			Params: func(q shop.PizzaQuery) url.Values { return runtime.JSONServerParams(q.Query()) },
+			Params: func(q shop.PizzaQuery) url.Values { return remote.JSONServerParams(q.Query()) },
 		}),
 		runtime.WithBackoff(10*time.Millisecond, 50*time.Millisecond),
 	}, opts...)
-	return openRepo(t, remote, opts...)
+	return openRepo(t, rest, opts...)
 }
 
 func mustSync(t *testing.T, repo *shop.Repository) runtime.SyncReport {
@@ -737,9 +738,9 @@ func TestSinceCursorMovesOnlyWithTheLastPage(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	remote := runtime.NewRESTRemote(srv.URL, runtime.WithPagePagination("_page", "_limit", 2),
-		runtime.WithSince("since", runtime.SinceRFC3339))
-	repo := openRepo(t, remote, runtime.WithClock(func() time.Time { return now }))
+	rest := remote.NewREST(srv.URL, remote.WithPagePagination("_page", "_limit", 2),
+		remote.WithSince("since", remote.SinceRFC3339))
+	repo := openRepo(t, rest, runtime.WithClock(func() time.Time { return now }))
 	mu.Lock()
 	fail = true
 	mu.Unlock()
@@ -825,9 +826,9 @@ func TestInjectedClockRandAndTransportMakeARunDeterministic(t *testing.T) {
 		now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 		clock := func() time.Time { now = now.Add(time.Millisecond); return now }
 		rt := &recordingTransport{down: true}
-		remote := runtime.NewRESTRemote(base, runtime.WithHTTPClient(&http.Client{Transport: rt}))
+		rest := remote.NewREST(base, remote.WithHTTPClient(&http.Client{Transport: rt}))
 		dbPath := filepath.Join(t.TempDir(), "app.db")
-		repo := openRepoAt(t, dbPath, remote, runtime.WithClock(clock), runtime.WithRand(rand.New(rand.NewPCG(7, 7))),
+		repo := openRepoAt(t, dbPath, rest, runtime.WithClock(clock), runtime.WithRand(rand.New(rand.NewPCG(7, 7))),
 			runtime.WithPushLimit(1), runtime.WithClientID("client-1"), runtime.WithLogger(slog.New(slog.DiscardHandler)))
 		for i := range 4 {
 			if err := repo.Pizzas.Upsert(ctx, &shop.Pizza{ID: fmt.Sprintf("p%d", i), Name: "v1", Price: i}); err != nil {
@@ -905,7 +906,7 @@ func TestLocalDeleteBlocksOlderCopiesOnly(t *testing.T) {
 		mu.Unlock()
 	}
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	repo := openRepo(t, runtime.NewRESTRemote(srv.URL), runtime.WithClock(func() time.Time { return now }))
+	repo := openRepo(t, remote.NewREST(srv.URL), runtime.WithClock(func() time.Time { return now }))
 	serve("2026-11-25T11:00:00Z")
 	mustSync(t, repo)
 	if _, err := repo.Toppings.Get(ctx, "t", runtime.LocalOnly); err != nil {
@@ -1143,7 +1144,7 @@ func TestClockMarkSurvivesRestart(t *testing.T) {
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "app.db")
 	clock := runtime.WithClock(func() time.Time { return now })
-	first := openRepoAt(t, path, runtime.NewRESTRemote(srv.URL), clock)
+	first := openRepoAt(t, path, remote.NewREST(srv.URL), clock)
 	mustSync(t, first)
 	first.Close()
 

@@ -3,16 +3,19 @@
 
 package shop
 
-import "github.com/syncgen/syncgen/runtime"
+import (
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
+)
 
 // Server serves package shop's models over plain REST and the syncgen protocol
-// (docs/PROTOCOL.md): an http.Handler; see runtime.Server.
-type Server = runtime.Server
+// (docs/PROTOCOL.md): an http.Handler; see server.Server.
+type Server = server.Server
 
 // NewServer migrates the server's tables in db and serves the package's models.
-func NewServer(db *runtime.DB, opts ...runtime.ServerOption) (*Server, error) {
-	return runtime.NewServer(db, []runtime.ServerModel{
-		runtime.ServeModel[Customer](customerAdapter{}),
-		runtime.ServeModel[Order](orderAdapter{}),
+func NewServer(db *runtime.DB, opts ...server.Option) (*Server, error) {
+	return server.New(db, []server.Model{
+		server.ModelOf[Customer](customerAdapter{}),
+		server.ModelOf[Order](orderAdapter{}),
 	}, opts...)
 }

@@ -1,4 +1,4 @@
-package runtime
+package remote
 
 import (
 	"bufio"
@@ -16,16 +16,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncgen/syncgen/runtime"
 )
 
-var pizzas = &Endpoint{Path: "/pizzas"}
+var pizzas = &runtime.Endpoint{Path: "/pizzas"}
 
 // restServer serves h and returns a remote on it with opts.
-func restServer(t *testing.T, h http.HandlerFunc, opts ...RESTOption) (*httptest.Server, *RESTRemote) {
+func restServer(t *testing.T, h http.HandlerFunc, opts ...Option) (*httptest.Server, *REST) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	r := NewRESTRemote(srv.URL, opts...)
+	r := NewREST(srv.URL, opts...)
 	if err := r.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -40,20 +42,20 @@ func answer(w http.ResponseWriter, status int, body string) {
 }
 
 func TestRESTValidate(t *testing.T) {
-	bad := map[string]*RESTRemote{
-		"unparsable":         NewRESTRemote("http://[::1"),
-		"scheme":             NewRESTRemote("ftp://example.com"),
-		"no host":            NewRESTRemote("http:///path"),
-		"relative":           NewRESTRemote("/api"),
-		"fragment":           NewRESTRemote("http://example.com/#x"),
-		"write method":       NewRESTRemote("http://example.com", WithWriteMethod("GET")),
-		"two paginations":    NewRESTRemote("http://example.com", WithNextLink(), WithPagePagination("page", "limit", 10)),
-		"zero limit":         NewRESTRemote("http://example.com", WithOffsetPagination("offset", "limit", 0)),
-		"cursor no list key": NewRESTRemote("http://example.com", WithNextCursor("next", "cursor")),
-		"overlapping keys":   NewRESTRemote("http://example.com", WithListKey("data"), WithNextCursor("data.next", "cursor")),
-		"empty key segment":  NewRESTRemote("http://example.com", WithListKey("data..items")),
-		"max page bytes":     NewRESTRemote("http://example.com", WithMaxPageBytes(0)),
-		"since":              NewRESTRemote("http://example.com", WithSince("", nil)),
+	bad := map[string]*REST{
+		"unparsable":         NewREST("http://[::1"),
+		"scheme":             NewREST("ftp://example.com"),
+		"no host":            NewREST("http:///path"),
+		"relative":           NewREST("/api"),
+		"fragment":           NewREST("http://example.com/#x"),
+		"write method":       NewREST("http://example.com", WithWriteMethod("GET")),
+		"two paginations":    NewREST("http://example.com", WithNextLink(), WithPagePagination("page", "limit", 10)),
+		"zero limit":         NewREST("http://example.com", WithOffsetPagination("offset", "limit", 0)),
+		"cursor no list key": NewREST("http://example.com", WithNextCursor("next", "cursor")),
+		"overlapping keys":   NewREST("http://example.com", WithListKey("data"), WithNextCursor("data.next", "cursor")),
+		"empty key segment":  NewREST("http://example.com", WithListKey("data..items")),
+		"max page bytes":     NewREST("http://example.com", WithMaxPageBytes(0)),
+		"since":              NewREST("http://example.com", WithSince("", nil)),
 	}
 	ctx := context.Background()
 	for name, r := range bad {
@@ -63,21 +65,21 @@ func TestRESTValidate(t *testing.T) {
 				t.Fatal("Validate: nil error")
 			}
 			t.Log(err)
-			if _, lerr := r.List(ctx, pizzas, ListRequest{}); lerr == nil || lerr.Error() != err.Error() {
+			if _, lerr := r.List(ctx, pizzas, runtime.ListRequest{}); lerr == nil || lerr.Error() != err.Error() {
 				t.Errorf("List: %v, want %v", lerr, err)
 			}
 			if _, gerr := r.Get(ctx, pizzas, "x"); gerr == nil || gerr.Error() != err.Error() {
 				t.Errorf("Get: %v, want %v", gerr, err)
 			}
-			if _, perr := r.Put(ctx, pizzas, Write{ID: "x", Body: json.RawMessage(`{}`)}); perr == nil || perr.Error() != err.Error() {
+			if _, perr := r.Put(ctx, pizzas, runtime.Write{ID: "x", Body: json.RawMessage(`{}`)}); perr == nil || perr.Error() != err.Error() {
 				t.Errorf("Put: %v, want %v", perr, err)
 			}
-			if derr := r.Delete(ctx, pizzas, Write{ID: "x"}); derr == nil || derr.Error() != err.Error() {
+			if derr := r.Delete(ctx, pizzas, runtime.Write{ID: "x"}); derr == nil || derr.Error() != err.Error() {
 				t.Errorf("Delete: %v, want %v", derr, err)
 			}
 		})
 	}
-	good := NewRESTRemote("https://user:pw@api.example.com/v1/?key=k",
+	good := NewREST("https://user:pw@api.example.com/v1/?key=k",
 		WithListKey("data.items"), WithNextCursor("meta.next", "cursor"), WithWriteMethod("patch"),
 		WithSince("since", SinceUnix), WithRequestTimeout(0), WithMaxPageBytes(1))
 	if err := good.Validate(); err != nil {
@@ -88,7 +90,7 @@ func TestRESTValidate(t *testing.T) {
 func TestRESTEndpointPath(t *testing.T) {
 	_, r := restServer(t, func(w http.ResponseWriter, _ *http.Request) { answer(w, 200, `{}`) })
 	ctx := context.Background()
-	for _, e := range []*Endpoint{nil, {}, {Path: "/"}, {Path: "/pizzas?x=1"}} {
+	for _, e := range []*runtime.Endpoint{nil, {}, {Path: "/"}, {Path: "/pizzas?x=1"}} {
 		if _, err := r.Get(ctx, e, "x"); err == nil {
 			t.Errorf("Get with endpoint %+v: nil error", e)
 		}
@@ -96,10 +98,10 @@ func TestRESTEndpointPath(t *testing.T) {
 	if _, err := r.Get(ctx, pizzas, ""); err == nil {
 		t.Error("Get with an empty id: nil error")
 	}
-	if _, err := r.Put(ctx, pizzas, Write{ID: "x"}); err == nil {
+	if _, err := r.Put(ctx, pizzas, runtime.Write{ID: "x"}); err == nil {
 		t.Error("Put with an empty body: nil error")
 	}
-	if _, err := r.Get(ctx, &Endpoint{Schema: &Schema{Path: "/pizzas"}}, "x"); err != nil {
+	if _, err := r.Get(ctx, &runtime.Endpoint{Schema: &runtime.Schema{Path: "/pizzas"}}, "x"); err != nil {
 		t.Errorf("Get with Schema.Path: %v", err)
 	}
 }
@@ -122,8 +124,8 @@ func TestRESTURLs(t *testing.T) {
 		{srv.URL + "/api?key=k", "/collections/pizzas/records", "GET /api/collections/pizzas/records?key=k"},
 	} {
 		got = nil
-		r := NewRESTRemote(tc.base)
-		if _, err := r.List(ctx, &Endpoint{Path: tc.path}, ListRequest{}); err != nil {
+		r := NewREST(tc.base)
+		if _, err := r.List(ctx, &runtime.Endpoint{Path: tc.path}, runtime.ListRequest{}); err != nil {
 			t.Fatalf("List: %v", err)
 		}
 		if len(got) != 1 || got[0] != tc.want {
@@ -177,16 +179,16 @@ func TestRESTGetStatuses(t *testing.T) {
 			if !strings.Contains(err.Error(), "/pizzas/x") {
 				t.Errorf("error %q does not name the URL", err)
 			}
-			if got := errors.Is(err, ErrNotFound); got != tc.notFound {
+			if got := errors.Is(err, runtime.ErrNotFound); got != tc.notFound {
 				t.Errorf("errors.Is(err, ErrNotFound) = %v", got)
 			}
-			if got := errors.Is(err, ErrMalformedResponse); got != tc.malformed {
+			if got := errors.Is(err, runtime.ErrMalformedResponse); got != tc.malformed {
 				t.Errorf("errors.Is(err, ErrMalformedResponse) = %v", got)
 			}
-			if got := IsRetryable(err); got != tc.retryable {
+			if got := runtime.IsRetryable(err); got != tc.retryable {
 				t.Errorf("IsRetryable = %v", got)
 			}
-			var he *HTTPError
+			var he *runtime.HTTPError
 			if isHTTP := errors.As(err, &he); isHTTP != (tc.status >= 300) {
 				t.Fatalf("errors.As(err, *HTTPError) = %v", isHTTP)
 			} else if isHTTP && (he.Status != tc.status || string(he.Body) != tc.body || he.Method != "GET") {
@@ -216,10 +218,10 @@ func TestRESTHTTPError(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	httpErr := func(id string) *HTTPError {
+	httpErr := func(id string) *runtime.HTTPError {
 		t.Helper()
-		_, err := r.Put(ctx, pizzas, Write{ID: id, Body: json.RawMessage(`{}`)})
-		var he *HTTPError
+		_, err := r.Put(ctx, pizzas, runtime.Write{ID: id, Body: json.RawMessage(`{}`)})
+		var he *runtime.HTTPError
 		if !errors.As(err, &he) {
 			t.Fatalf("Put %s: %v, want an *HTTPError", id, err)
 		}
@@ -237,7 +239,7 @@ func TestRESTHTTPError(t *testing.T) {
 	if msg := he.Error(); len(msg) > 400 || !strings.HasSuffix(msg, "…") {
 		t.Errorf("Error() is %d bytes: %q", len(msg), msg)
 	}
-	if he = httpErr("seconds"); he.RetryAfter != 120*time.Second || !IsRetryable(he) {
+	if he = httpErr("seconds"); he.RetryAfter != 120*time.Second || !runtime.IsRetryable(he) {
 		t.Errorf("Retry-After 120: RetryAfter %v", he.RetryAfter)
 	}
 	if he = httpErr("date"); he.RetryAfter < 58*time.Minute || he.RetryAfter > time.Hour {
@@ -255,7 +257,7 @@ func TestRESTErrorsHideSecrets(t *testing.T) {
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	base := "http://admin:hunter2@" + u.Host + "/api?api_key=s3cret&tenant=acme"
-	r := NewRESTRemote(base,
+	r := NewREST(base,
 		WithRequestHook(func(req *http.Request) error {
 			q := req.URL.Query()
 			q.Set("access_token", "t0ken")
@@ -287,7 +289,7 @@ func TestRESTErrorsHideSecrets(t *testing.T) {
 	if v := r.Validate(); v != nil {
 		t.Errorf("Validate: %v", v)
 	}
-	if msg := NewRESTRemote(base, WithWriteMethod("GET")).Validate().Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
+	if msg := NewREST(base, WithWriteMethod("GET")).Validate().Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
 		t.Errorf("Validate error %q holds a secret", msg)
 	}
 }
@@ -305,7 +307,7 @@ func TestRESTDelete(t *testing.T) {
 				}
 				answer(w, tc.status, `{}`)
 			})
-			err := r.Delete(context.Background(), pizzas, Write{ID: "x", Key: "c:1", Version: "v3"})
+			err := r.Delete(context.Background(), pizzas, runtime.Write{ID: "x", Key: "c:1", Version: "v3"})
 			if (err == nil) != tc.ok {
 				t.Errorf("Delete: %v", err)
 			}
@@ -465,7 +467,7 @@ func TestRESTPut(t *testing.T) {
 				}
 				answer(w, tc.answers[n].status, tc.answers[n].body)
 			}, WithWriteMethod(orDefault(tc.method, "PUT")))
-			rec, err := r.Put(context.Background(), pizzas, Write{ID: "x", Body: json.RawMessage(`{"id":"x","name":"A"}`), Key: "c:7", Version: "v1"})
+			rec, err := r.Put(context.Background(), pizzas, runtime.Write{ID: "x", Body: json.RawMessage(`{"id":"x","name":"A"}`), Key: "c:7", Version: "v1"})
 			if !slices.Equal(log.reqs, tc.want) {
 				t.Errorf("requests %q, want %q", log.reqs, tc.want)
 			}
@@ -473,7 +475,7 @@ func TestRESTPut(t *testing.T) {
 				t.Errorf("Idempotency-Key|If-Match %q, want %q", log.keys, tc.wantKeys)
 			}
 			if tc.status != 0 {
-				var he *HTTPError
+				var he *runtime.HTTPError
 				if !errors.As(err, &he) || he.Status != tc.status {
 					t.Fatalf("Put: %v, want an HTTPError %d", err, tc.status)
 				}
@@ -523,10 +525,10 @@ func TestRESTIDEscaping(t *testing.T) {
 		if err := json.Unmarshal(rec, &got); err != nil || got.ID != id {
 			t.Errorf("Get %q reached %q (%v)", id, got.ID, err)
 		}
-		if _, err := r.Put(ctx, pizzas, Write{ID: id, Body: json.RawMessage(`{}`)}); err != nil {
+		if _, err := r.Put(ctx, pizzas, runtime.Write{ID: id, Body: json.RawMessage(`{}`)}); err != nil {
 			t.Errorf("Put %q: %v", id, err)
 		}
-		if err := r.Delete(ctx, pizzas, Write{ID: id}); err != nil {
+		if err := r.Delete(ctx, pizzas, runtime.Write{ID: id}); err != nil {
 			t.Errorf("Delete %q: %v", id, err)
 		}
 	}
@@ -547,13 +549,13 @@ func TestRESTRequestHooks(t *testing.T) {
 		answer(w, answers[n%len(answers)], `{"id":"x"}`)
 	})
 	var order []string
-	r = NewRESTRemote(r.base.String(), WithRequestHook(func(req *http.Request) error {
+	r = NewREST(r.base.String(), WithRequestHook(func(req *http.Request) error {
 		order = append(order, "remote "+req.Method)
 		req.Header.Set("Authorization", "Bearer t1")
 		req.Header.Set("X-Model", "remote")
 		return nil
 	}))
-	e := &Endpoint{Path: "/pizzas", Request: func(req *http.Request) error {
+	e := &runtime.Endpoint{Path: "/pizzas", Request: func(req *http.Request) error {
 		order = append(order, "endpoint "+req.Method)
 		if req.Header.Get("Authorization") == "" {
 			t.Error("endpoint hook ran before the remote's")
@@ -561,7 +563,7 @@ func TestRESTRequestHooks(t *testing.T) {
 		req.Header.Set("X-Model", "pizzas")
 		return nil
 	}}
-	if _, err := r.Put(context.Background(), e, Write{ID: "x", Body: json.RawMessage(`{}`)}); err != nil {
+	if _, err := r.Put(context.Background(), e, runtime.Write{ID: "x", Body: json.RawMessage(`{}`)}); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	want := []string{"remote PUT", "endpoint PUT", "remote POST", "endpoint POST", "remote GET", "endpoint GET", "remote PUT", "endpoint PUT"}
@@ -574,13 +576,13 @@ func TestRESTRequestHooks(t *testing.T) {
 
 	// An error from a hook stops the request before it is sent.
 	hookErr := errors.New("token refresh failed")
-	failing := NewRESTRemote(r.base.String(), WithRequestHook(func(*http.Request) error { return hookErr }))
+	failing := NewREST(r.base.String(), WithRequestHook(func(*http.Request) error { return hookErr }))
 	before := len(log.reqs)
 	if _, err := failing.Get(context.Background(), e, "x"); !errors.Is(err, hookErr) {
 		t.Errorf("Get with a failing hook: %v", err)
 	}
 	e.Request = func(*http.Request) error { return hookErr }
-	if err := r.Delete(context.Background(), e, Write{ID: "x"}); !errors.Is(err, hookErr) {
+	if err := r.Delete(context.Background(), e, runtime.Write{ID: "x"}); !errors.Is(err, hookErr) {
 		t.Errorf("Delete with a failing endpoint hook: %v", err)
 	}
 	if len(log.reqs) != before {
@@ -589,7 +591,7 @@ func TestRESTRequestHooks(t *testing.T) {
 }
 
 // pagedAPI serves n records at /pizzas in every paging style, chosen by the query.
-func pagedAPI(t *testing.T, n int, opts ...RESTOption) (*httptest.Server, *RESTRemote, *writeLog) {
+func pagedAPI(t *testing.T, n int, opts ...Option) (*httptest.Server, *REST, *writeLog) {
 	t.Helper()
 	recs := make([]string, n)
 	for i := range recs {
@@ -650,7 +652,7 @@ func pagedAPI(t *testing.T, n int, opts ...RESTOption) (*httptest.Server, *RESTR
 }
 
 // listAll follows a listing to its end and returns the records' ids and the Next values.
-func listAll(t *testing.T, r *RESTRemote, e *Endpoint, req ListRequest) (ids, nexts []string) {
+func listAll(t *testing.T, r *REST, e *runtime.Endpoint, req runtime.ListRequest) (ids, nexts []string) {
 	t.Helper()
 	for range 50 {
 		page, err := r.List(context.Background(), e, req)
@@ -674,8 +676,8 @@ func listAll(t *testing.T, r *RESTRemote, e *Endpoint, req ListRequest) (ids, ne
 	return nil, nil
 }
 
-func params(kv ...string) func(Query) url.Values {
-	return func(Query) url.Values {
+func params(kv ...string) func(runtime.Query) url.Values {
+	return func(runtime.Query) url.Values {
 		v := url.Values{}
 		for i := 0; i < len(kv); i += 2 {
 			v.Add(kv[i], kv[i+1])
@@ -695,28 +697,28 @@ func TestRESTPagination(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		n      int
-		opts   []RESTOption
+		opts   []Option
 		style  string
 		nexts  []string
 		nreqs  int
 		prefix string // of every request after the first, when it matters
 	}{
 		{name: "none", n: 5, nexts: []string{""}, nreqs: 1},
-		{name: "page", n: 5, opts: []RESTOption{WithPagePagination("page", "limit", 2)}, nexts: []string{"2", "3", ""}, nreqs: 3},
-		{name: "page exact", n: 4, opts: []RESTOption{WithPagePagination("page", "limit", 2)}, nexts: []string{"2", "3", ""}, nreqs: 3},
-		{name: "page empty", n: 0, opts: []RESTOption{WithPagePagination("page", "limit", 2)}, nexts: []string{""}, nreqs: 1},
-		{name: "offset", n: 5, opts: []RESTOption{WithOffsetPagination("offset", "limit", 2)}, nexts: []string{"2", "4", ""}, nreqs: 3},
-		{name: "link header", n: 5, style: "link", opts: []RESTOption{WithNextLink()}, nexts: []string{"/pizzas?style=link&at=2", "/pizzas?style=link&at=4", ""}, nreqs: 3},
-		{name: "link in body", n: 5, style: "body", opts: []RESTOption{WithListKey("results"), WithNextLinkKey("next")}, nexts: []string{"/pizzas?style=body&at=2", "/pizzas?style=body&at=4", ""}, nreqs: 3},
-		{name: "cursor", n: 5, style: "cursor", opts: []RESTOption{WithListKey("data.items"), WithNextCursor("meta.next_cursor", "after")}, nexts: []string{"2", "4", ""}, nreqs: 3, prefix: "/pizzas?after="},
+		{name: "page", n: 5, opts: []Option{WithPagePagination("page", "limit", 2)}, nexts: []string{"2", "3", ""}, nreqs: 3},
+		{name: "page exact", n: 4, opts: []Option{WithPagePagination("page", "limit", 2)}, nexts: []string{"2", "3", ""}, nreqs: 3},
+		{name: "page empty", n: 0, opts: []Option{WithPagePagination("page", "limit", 2)}, nexts: []string{""}, nreqs: 1},
+		{name: "offset", n: 5, opts: []Option{WithOffsetPagination("offset", "limit", 2)}, nexts: []string{"2", "4", ""}, nreqs: 3},
+		{name: "link header", n: 5, style: "link", opts: []Option{WithNextLink()}, nexts: []string{"/pizzas?style=link&at=2", "/pizzas?style=link&at=4", ""}, nreqs: 3},
+		{name: "link in body", n: 5, style: "body", opts: []Option{WithListKey("results"), WithNextLinkKey("next")}, nexts: []string{"/pizzas?style=body&at=2", "/pizzas?style=body&at=4", ""}, nreqs: 3},
+		{name: "cursor", n: 5, style: "cursor", opts: []Option{WithListKey("data.items"), WithNextCursor("meta.next_cursor", "after")}, nexts: []string{"2", "4", ""}, nreqs: 3, prefix: "/pizzas?after="},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, r, log := pagedAPI(t, tc.n, tc.opts...)
-			e := &Endpoint{Path: "/pizzas"}
+			e := &runtime.Endpoint{Path: "/pizzas"}
 			if tc.style != "" {
 				e.Params = params("style", tc.style)
 			}
-			got, nexts := listAll(t, r, e, ListRequest{})
+			got, nexts := listAll(t, r, e, runtime.ListRequest{})
 			if !slices.Equal(got, ids(tc.n)) && !(tc.n == 0 && len(got) == 0) {
 				t.Errorf("ids %q", got)
 			}
@@ -742,13 +744,13 @@ func TestRESTPaginationEdges(t *testing.T) {
 	ctx := context.Background()
 	_, r, _ := pagedAPI(t, 5, WithPagePagination("page", "limit", 2))
 	for _, bad := range []string{"x", "0", "-1"} {
-		if _, err := r.List(ctx, pizzas, ListRequest{Page: bad}); err == nil {
+		if _, err := r.List(ctx, pizzas, runtime.ListRequest{Page: bad}); err == nil {
 			t.Errorf("List with page %q: nil error", bad)
 		}
 	}
 
 	_, r, _ = pagedAPI(t, 5, WithNextLink())
-	if _, err := r.List(ctx, pizzas, ListRequest{Page: "http://elsewhere.example/pizzas?at=2"}); err == nil {
+	if _, err := r.List(ctx, pizzas, runtime.ListRequest{Page: "http://elsewhere.example/pizzas?at=2"}); err == nil {
 		t.Error("List continued on another host")
 	}
 
@@ -758,7 +760,7 @@ func TestRESTPaginationEdges(t *testing.T) {
 			w.Header().Set("Link", link)
 			answer(w, 200, `[]`)
 		}, WithNextLink())
-		if _, err := r.List(ctx, pizzas, ListRequest{}); !errors.Is(err, ErrMalformedResponse) {
+		if _, err := r.List(ctx, pizzas, runtime.ListRequest{}); !errors.Is(err, runtime.ErrMalformedResponse) {
 			t.Errorf("Link %s: %v", link, err)
 		}
 	}
@@ -768,11 +770,11 @@ func TestRESTPaginationEdges(t *testing.T) {
 		w.Header().Set("Link", `</pizzas?c=same>; rel="next"`)
 		answer(w, 200, `{"items":[{"id":"1"}],"next":"same"}`)
 	}, WithListKey("items"), WithNextCursor("next", "c"))
-	if page, err := r.List(ctx, pizzas, ListRequest{Page: "same"}); err != nil || page.Next != "" {
+	if page, err := r.List(ctx, pizzas, runtime.ListRequest{Page: "same"}); err != nil || page.Next != "" {
 		t.Errorf("same cursor: %+v, %v", page, err)
 	}
-	r = NewRESTRemote(r.base.String(), WithNextLink(), WithListKey("items"))
-	if page, err := r.List(ctx, pizzas, ListRequest{Page: r.base.String() + "/pizzas?c=same"}); err != nil || page.Next != "" {
+	r = NewREST(r.base.String(), WithNextLink(), WithListKey("items"))
+	if page, err := r.List(ctx, pizzas, runtime.ListRequest{Page: r.base.String() + "/pizzas?c=same"}); err != nil || page.Next != "" {
 		t.Errorf("same link: %+v, %v", page, err)
 	}
 }
@@ -829,16 +831,16 @@ func TestRESTListBodies(t *testing.T) {
 		{name: "key twice", key: "items", body: `{"items":[],"items":[]}`, malformed: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var opts []RESTOption
+			var opts []Option
 			if tc.key != "" {
 				opts = append(opts, WithListKey(tc.key))
 			}
 			_, r := restServer(t, func(w http.ResponseWriter, _ *http.Request) {
 				answer(w, cmpInt(tc.status, 200), tc.body)
 			}, opts...)
-			page, err := r.List(context.Background(), pizzas, ListRequest{})
+			page, err := r.List(context.Background(), pizzas, runtime.ListRequest{})
 			if tc.malformed {
-				if !errors.Is(err, ErrMalformedResponse) || IsRetryable(err) || !strings.Contains(err.Error(), r.base.Host+"/pizzas") {
+				if !errors.Is(err, runtime.ErrMalformedResponse) || runtime.IsRetryable(err) || !strings.Contains(err.Error(), r.base.Host+"/pizzas") {
 					t.Fatalf("List: %v, want a malformed response error naming the URL", err)
 				}
 				t.Log(err)
@@ -875,31 +877,31 @@ func TestRESTPageTooLarge(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 			}, WithMaxPageBytes(1024))
-			_, err := r.List(context.Background(), pizzas, ListRequest{})
-			if !errors.Is(err, ErrPageTooLarge) || errors.Is(err, ErrMalformedResponse) || IsRetryable(err) {
+			_, err := r.List(context.Background(), pizzas, runtime.ListRequest{})
+			if !errors.Is(err, runtime.ErrPageTooLarge) || errors.Is(err, runtime.ErrMalformedResponse) || runtime.IsRetryable(err) {
 				t.Fatalf("List: %v, want ErrPageTooLarge", err)
 			}
 			t.Log(err)
 			_, err = r.Get(context.Background(), pizzas, "x")
-			if !errors.Is(err, ErrPageTooLarge) {
+			if !errors.Is(err, runtime.ErrPageTooLarge) {
 				t.Errorf("Get: %v, want ErrPageTooLarge", err)
 			}
 			// The write happened; only the echo is lost.
-			if rec, err := r.Put(context.Background(), pizzas, Write{ID: "x", Body: json.RawMessage(`{}`)}); err != nil || rec != nil {
+			if rec, err := r.Put(context.Background(), pizzas, runtime.Write{ID: "x", Body: json.RawMessage(`{}`)}); err != nil || rec != nil {
 				t.Errorf("Put: %s, %v", rec, err)
 			}
 		})
 	}
 	// A body exactly at the cap is fine.
 	_, r := restServer(t, func(w http.ResponseWriter, _ *http.Request) { answer(w, 200, body) }, WithMaxPageBytes(int64(len(body))))
-	if page, err := r.List(context.Background(), pizzas, ListRequest{}); err != nil || len(page.Records) != 101 {
+	if page, err := r.List(context.Background(), pizzas, runtime.ListRequest{}); err != nil || len(page.Records) != 101 {
 		t.Errorf("List at the cap: %v", err)
 	}
 }
 
 // cutServer answers with a header promising more body than it sends, then closes the
 // connection.
-func cutServer(t *testing.T, header, body string) *RESTRemote {
+func cutServer(t *testing.T, header, body string) *REST {
 	_, r := restServer(t, func(w http.ResponseWriter, _ *http.Request) {
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -915,22 +917,22 @@ func cutServer(t *testing.T, header, body string) *RESTRemote {
 
 func TestRESTTruncatedBody(t *testing.T) {
 	part := `[{"id":"1"},{"id":"2"},{"id":`
-	for name, r := range map[string]*RESTRemote{
+	for name, r := range map[string]*REST{
 		"content-length": cutServer(t, "Content-Length: 1000", part),
 		"chunked":        cutServer(t, "Transfer-Encoding: chunked", fmt.Sprintf("%x\r\n%s\r\n", len(part), part)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			for op, call := range map[string]func() error{
-				"list": func() error { _, err := r.List(context.Background(), pizzas, ListRequest{}); return err },
+				"list": func() error { _, err := r.List(context.Background(), pizzas, runtime.ListRequest{}); return err },
 				"get":  func() error { _, err := r.Get(context.Background(), pizzas, "x"); return err },
 				"put": func() error {
-					_, err := r.Put(context.Background(), pizzas, Write{ID: "x", Body: json.RawMessage(`{}`)})
+					_, err := r.Put(context.Background(), pizzas, runtime.Write{ID: "x", Body: json.RawMessage(`{}`)})
 					return err
 				},
 			} {
 				err := call()
-				var he *HTTPError
-				if err == nil || errors.Is(err, ErrMalformedResponse) || errors.As(err, &he) || !IsRetryable(err) {
+				var he *runtime.HTTPError
+				if err == nil || errors.Is(err, runtime.ErrMalformedResponse) || errors.As(err, &he) || !runtime.IsRetryable(err) {
 					t.Errorf("%s: %v, want a retryable transport error", op, err)
 				}
 				if !strings.Contains(err.Error(), "read body") {
@@ -949,21 +951,21 @@ func TestRESTSinceAndParams(t *testing.T) {
 	})
 	since := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.FixedZone("X", 3600))
 	ctx := context.Background()
-	e := &Endpoint{Path: "/pizzas", Params: params("name", "Margherita", "tag", "a", "tag", "b")}
+	e := &runtime.Endpoint{Path: "/pizzas", Params: params("name", "Margherita", "tag", "a", "tag", "b")}
 	for _, tc := range []struct {
-		opts []RESTOption
-		req  ListRequest
+		opts []Option
+		req  runtime.ListRequest
 		want string
 	}{
-		{nil, ListRequest{Since: since}, "name=Margherita&tag=a&tag=b"},
-		{[]RESTOption{WithSince("updatedAt_gte", nil)}, ListRequest{}, "name=Margherita&tag=a&tag=b"},
-		{[]RESTOption{WithSince("updatedAt_gte", nil)}, ListRequest{Since: since}, "name=Margherita&tag=a&tag=b&updatedAt_gte=2024-05-06T06%3A08%3A09.123456000Z"},
-		{[]RESTOption{WithSince("since", SinceUnix)}, ListRequest{Since: since}, "name=Margherita&since=1714975689&tag=a&tag=b"},
-		{[]RESTOption{WithSince("since", SinceUnixMilli), WithPagePagination("_page", "_limit", 50)}, ListRequest{Since: since, Page: "3"}, "_limit=50&_page=3&name=Margherita&since=1714975689123&tag=a&tag=b"},
+		{nil, runtime.ListRequest{Since: since}, "name=Margherita&tag=a&tag=b"},
+		{[]Option{WithSince("updatedAt_gte", nil)}, runtime.ListRequest{}, "name=Margherita&tag=a&tag=b"},
+		{[]Option{WithSince("updatedAt_gte", nil)}, runtime.ListRequest{Since: since}, "name=Margherita&tag=a&tag=b&updatedAt_gte=2024-05-06T06%3A08%3A09.123456000Z"},
+		{[]Option{WithSince("since", SinceUnix)}, runtime.ListRequest{Since: since}, "name=Margherita&since=1714975689&tag=a&tag=b"},
+		{[]Option{WithSince("since", SinceUnixMilli), WithPagePagination("_page", "_limit", 50)}, runtime.ListRequest{Since: since, Page: "3"}, "_limit=50&_page=3&name=Margherita&since=1714975689123&tag=a&tag=b"},
 	} {
 		got = nil
-		r := NewRESTRemote(r.base.String(), tc.opts...)
-		if _, err := r.List(ctx, e, ListRequest{Since: tc.req.Since, Page: tc.req.Page}); err != nil {
+		r := NewREST(r.base.String(), tc.opts...)
+		if _, err := r.List(ctx, e, runtime.ListRequest{Since: tc.req.Since, Page: tc.req.Page}); err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != 1 || got[0].Encode() != tc.want {
@@ -971,9 +973,9 @@ func TestRESTSinceAndParams(t *testing.T) {
 		}
 	}
 	// The query reaches Params.
-	var seen Query
-	e.Params = func(q Query) url.Values { seen = q; return nil }
-	if _, err := r.List(ctx, e, ListRequest{Query: Query{}.Limit(7)}); err != nil || seen.limit != 7 {
+	var seen runtime.Query
+	e.Params = func(q runtime.Query) url.Values { seen = q; return nil }
+	if _, err := r.List(ctx, e, runtime.ListRequest{Query: runtime.Query{}.Limit(7)}); err != nil || seen.Key() != (runtime.Query{}.Limit(7)).Key() {
 		t.Errorf("Params saw %+v (%v)", seen, err)
 	}
 }
@@ -1000,7 +1002,7 @@ func TestSinceFormats(t *testing.T) {
 }
 
 // blockingServer holds every request until the client goes away or the test ends.
-func blockingServer(t *testing.T, sendHeader bool, opts ...RESTOption) *RESTRemote {
+func blockingServer(t *testing.T, sendHeader bool, opts ...Option) *REST {
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if sendHeader {
@@ -1014,7 +1016,7 @@ func blockingServer(t *testing.T, sendHeader bool, opts ...RESTOption) *RESTRemo
 		}
 	}))
 	t.Cleanup(func() { close(done); srv.Close() })
-	return NewRESTRemote(srv.URL, opts...)
+	return NewREST(srv.URL, opts...)
 }
 
 func TestRESTTimeouts(t *testing.T) {
@@ -1023,8 +1025,8 @@ func TestRESTTimeouts(t *testing.T) {
 		t.Run(fmt.Sprintf("header=%v", sendHeader), func(t *testing.T) {
 			r := blockingServer(t, sendHeader, WithRequestTimeout(50*time.Millisecond))
 			start := time.Now()
-			_, err := r.List(context.Background(), pizzas, ListRequest{})
-			if !errors.Is(err, ErrRequestTimeout) || !errors.Is(err, context.DeadlineExceeded) || !IsRetryable(err) {
+			_, err := r.List(context.Background(), pizzas, runtime.ListRequest{})
+			if !errors.Is(err, runtime.ErrRequestTimeout) || !errors.Is(err, context.DeadlineExceeded) || !runtime.IsRetryable(err) {
 				t.Errorf("List: %v, want a retryable ErrRequestTimeout", err)
 			}
 			if time.Since(start) > generous {
@@ -1036,14 +1038,14 @@ func TestRESTTimeouts(t *testing.T) {
 			r = blockingServer(t, sendHeader)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			_, err = r.List(ctx, pizzas, ListRequest{})
-			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRequestTimeout) || IsRetryable(err) {
+			_, err = r.List(ctx, pizzas, runtime.ListRequest{})
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrRequestTimeout) || runtime.IsRetryable(err) {
 				t.Errorf("List under a caller deadline: %v", err)
 			}
 			ctx, cancel = context.WithCancel(context.Background())
 			time.AfterFunc(50*time.Millisecond, cancel)
 			_, err = r.Get(ctx, pizzas, "x")
-			if !errors.Is(err, context.Canceled) || IsRetryable(err) {
+			if !errors.Is(err, context.Canceled) || runtime.IsRetryable(err) {
 				t.Errorf("Get cancelled: %v", err)
 			}
 		})
@@ -1052,11 +1054,11 @@ func TestRESTTimeouts(t *testing.T) {
 
 func TestRESTNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
-	r := NewRESTRemote(srv.URL)
+	r := NewREST(srv.URL)
 	srv.Close()
 	_, err := r.Get(context.Background(), pizzas, "x")
-	var he *HTTPError
-	if err == nil || errors.As(err, &he) || errors.Is(err, ErrNotFound) || !IsRetryable(err) {
+	var he *runtime.HTTPError
+	if err == nil || errors.As(err, &he) || errors.Is(err, runtime.ErrNotFound) || !runtime.IsRetryable(err) {
 		t.Fatalf("Get from a closed server: %v", err)
 	}
 	if want := "get " + srv.URL + "/pizzas/x: "; !strings.HasPrefix(err.Error(), want) {
@@ -1071,26 +1073,26 @@ func TestIsRetryable(t *testing.T) {
 	}{
 		{nil, false},
 		{errors.New("other"), false},
-		{ErrNotFound, false},
-		{fmt.Errorf("get x: %w", &transportError{io.ErrUnexpectedEOF}), true},
-		{fmt.Errorf("get x: %w: %w", ErrRequestTimeout, context.DeadlineExceeded), true},
+		{runtime.ErrNotFound, false},
+		{fmt.Errorf("get x: %w", &runtime.TransportError{Err: io.ErrUnexpectedEOF}), true},
+		{fmt.Errorf("get x: %w: %w", runtime.ErrRequestTimeout, context.DeadlineExceeded), true},
 		{fmt.Errorf("get x: %w", context.DeadlineExceeded), false},
 		{fmt.Errorf("get x: %w", context.Canceled), false},
-		{fmt.Errorf("get x: %w: %w", context.Canceled, &transportError{io.EOF}), false},
-		{fmt.Errorf("get x: %w: boom", ErrMalformedResponse), false},
-		{fmt.Errorf("get x: %w", ErrPageTooLarge), false},
-		{&HTTPError{Status: 400}, false},
-		{&HTTPError{Status: 401}, false},
-		{&HTTPError{Status: 404}, false},
-		{&HTTPError{Status: 409}, false},
-		{&HTTPError{Status: 422}, false},
-		{&HTTPError{Status: 408}, true},
-		{&HTTPError{Status: 425}, true},
-		{&HTTPError{Status: 429}, true},
-		{&HTTPError{Status: 500}, true},
-		{fmt.Errorf("push: %w", &HTTPError{Status: 503}), true},
+		{fmt.Errorf("get x: %w: %w", context.Canceled, &runtime.TransportError{Err: io.EOF}), false},
+		{fmt.Errorf("get x: %w: boom", runtime.ErrMalformedResponse), false},
+		{fmt.Errorf("get x: %w", runtime.ErrPageTooLarge), false},
+		{&runtime.HTTPError{Status: 400}, false},
+		{&runtime.HTTPError{Status: 401}, false},
+		{&runtime.HTTPError{Status: 404}, false},
+		{&runtime.HTTPError{Status: 409}, false},
+		{&runtime.HTTPError{Status: 422}, false},
+		{&runtime.HTTPError{Status: 408}, true},
+		{&runtime.HTTPError{Status: 425}, true},
+		{&runtime.HTTPError{Status: 429}, true},
+		{&runtime.HTTPError{Status: 500}, true},
+		{fmt.Errorf("push: %w", &runtime.HTTPError{Status: 503}), true},
 	} {
-		if got := IsRetryable(tc.err); got != tc.want {
+		if got := runtime.IsRetryable(tc.err); got != tc.want {
 			t.Errorf("IsRetryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}

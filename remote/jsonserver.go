@@ -1,4 +1,4 @@
-package runtime
+package remote
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/syncgen/syncgen/runtime"
 )
 
 // JSONServerParams maps a query to json-server 0.17's URL parameters: Eq and In as
@@ -16,28 +18,28 @@ import (
 // stays exact.
 //
 //	menu.WithPizzaREST(runtime.RESTModel[menu.PizzaQuery]{
-//		Params: func(q menu.PizzaQuery) url.Values { return runtime.JSONServerParams(q.Query()) },
+//		Params: func(q menu.PizzaQuery) url.Values { return remote.JSONServerParams(q.Query()) },
 //	})
-func JSONServerParams(q Query) url.Values {
+func JSONServerParams(q runtime.Query) url.Values {
 	v := url.Values{}
 	for _, c := range q.Conditions() {
 		if c == nil || c.JSON == "" {
 			continue
 		}
 		switch c.Op {
-		case OpEq, OpIn:
+		case runtime.OpEq, runtime.OpIn:
 			for _, x := range c.Values {
 				v.Add(c.JSON, paramValue(x))
 			}
-		case OpNe:
+		case runtime.OpNe:
 			v.Add(c.JSON+"_ne", paramValue(c.Values[0]))
-		case OpLt, OpLe:
+		case runtime.OpLt, runtime.OpLe:
 			v.Add(c.JSON+"_lte", paramValue(c.Values[0]))
-		case OpGt, OpGe:
+		case runtime.OpGt, runtime.OpGe:
 			v.Add(c.JSON+"_gte", paramValue(c.Values[0]))
-		case OpHasPrefix:
+		case runtime.OpHasPrefix:
 			v.Add(c.JSON+"_like", "^"+regexp.QuoteMeta(paramValue(c.Values[0])))
-		case OpLike:
+		case runtime.OpLike:
 			v.Add(c.JSON+"_like", likeToRegexp(paramValue(c.Values[0])))
 		}
 	}

@@ -1,4 +1,4 @@
-package runtime
+package remote
 
 import (
 	"context"
@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/runtime"
 )
 
-// The plain REST remote against the real json-server 0.17 (DESIGN.md section 6), started
+// The plain REST remote against the real json-server 0.17, started
 // by testmod.JSONServer.
 
 // recordingTransport wraps the real transport: it records each request as "METHOD path"
@@ -85,15 +86,15 @@ func pizzaBody(t *testing.T, p jsPizza) json.RawMessage {
 func TestJSONServerRecords(t *testing.T) {
 	base := testmod.JSONServer(t, "pizzas")
 	rt := &recordingTransport{}
-	r := NewRESTRemote(base, WithHTTPClient(&http.Client{Transport: rt}))
+	r := NewREST(base, WithHTTPClient(&http.Client{Transport: rt}))
 	ctx := context.Background()
-	e := &Endpoint{Path: "/pizzas"}
+	e := &runtime.Endpoint{Path: "/pizzas"}
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
 	put := func(p jsPizza, want ...string) {
 		t.Helper()
 		rt.take()
-		rec, err := r.Put(ctx, e, Write{ID: p.ID, Body: pizzaBody(t, p), Key: "c:" + p.ID})
+		rec, err := r.Put(ctx, e, runtime.Write{ID: p.ID, Body: pizzaBody(t, p), Key: "c:" + p.ID})
 		if err != nil {
 			t.Fatalf("Put %q: %v", p.ID, err)
 		}
@@ -127,22 +128,22 @@ func TestJSONServerRecords(t *testing.T) {
 	rt.fake404 = "PUT /pizzas/p1"
 	put(jsPizza{"p1", "Diavola", at.Add(2 * time.Second)}, "PUT /pizzas/p1", "POST /pizzas", "GET /pizzas/p1", "PUT /pizzas/p1")
 
-	if _, err := r.Get(ctx, e, "missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Get(ctx, e, "missing"); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("Get missing: %v, want ErrNotFound", err)
 	}
 
 	for _, id := range []string{"p1", odd} {
-		if err := r.Delete(ctx, e, Write{ID: id, Key: "c:del"}); err != nil {
+		if err := r.Delete(ctx, e, runtime.Write{ID: id, Key: "c:del"}); err != nil {
 			t.Fatalf("Delete %q: %v", id, err)
 		}
-		if _, err := r.Get(ctx, e, id); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Get(ctx, e, id); !errors.Is(err, runtime.ErrNotFound) {
 			t.Errorf("Get %q after Delete: %v, want ErrNotFound", id, err)
 		}
-		if err := r.Delete(ctx, e, Write{ID: id}); err != nil {
+		if err := r.Delete(ctx, e, runtime.Write{ID: id}); err != nil {
 			t.Errorf("Delete %q again: %v", id, err)
 		}
 	}
-	page, err := r.List(ctx, e, ListRequest{})
+	page, err := r.List(ctx, e, runtime.ListRequest{})
 	if err != nil || len(page.Records) != 0 || page.Next != "" {
 		t.Errorf("List after deleting everything: %+v, %v", page, err)
 	}
@@ -151,23 +152,23 @@ func TestJSONServerRecords(t *testing.T) {
 func TestJSONServerList(t *testing.T) {
 	base := testmod.JSONServer(t, "pizzas")
 	ctx := context.Background()
-	e := &Endpoint{Path: "/pizzas"}
+	e := &runtime.Endpoint{Path: "/pizzas"}
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	names := []string{"Margherita", "Marinara", "Diavola", "Margherita", "Funghi"}
 	// Stored times of every width (encoding/json trims trailing zeros), as Go clients
 	// write them; the since parameter must still compare right.
 	offsets := []time.Duration{0, 500 * time.Millisecond, time.Second, time.Second + 123456789, 2 * time.Second}
 	var all []string
-	plain := NewRESTRemote(base)
+	plain := NewREST(base)
 	for i, name := range names {
 		p := jsPizza{ID: fmt.Sprintf("p%d", i), Name: name, UpdatedAt: at.Add(offsets[i])}
-		if _, err := plain.Put(ctx, e, Write{ID: p.ID, Body: pizzaBody(t, p)}); err != nil {
+		if _, err := plain.Put(ctx, e, runtime.Write{ID: p.ID, Body: pizzaBody(t, p)}); err != nil {
 			t.Fatalf("Put: %v", err)
 		}
 		all = append(all, p.ID)
 	}
 
-	list := func(r *RESTRemote, e *Endpoint, req ListRequest) (ids []string, requests int) {
+	list := func(r *REST, e *runtime.Endpoint, req runtime.ListRequest) (ids []string, requests int) {
 		t.Helper()
 		for requests = 1; requests < 20; requests++ {
 			page, err := r.List(ctx, e, req)
@@ -188,31 +189,31 @@ func TestJSONServerList(t *testing.T) {
 
 	for _, tc := range []struct {
 		name     string
-		r        *RESTRemote
-		e        *Endpoint
-		req      ListRequest
+		r        *REST
+		e        *runtime.Endpoint
+		req      runtime.ListRequest
 		want     []string
 		requests int
 	}{
 		{name: "everything", r: plain, e: e, want: all, requests: 1},
-		{name: "_page and _limit", r: NewRESTRemote(base, WithPagePagination("_page", "_limit", 2)), e: e, want: all, requests: 3},
-		{name: "_start and _limit", r: NewRESTRemote(base, WithOffsetPagination("_start", "_limit", 2)), e: e, want: all, requests: 3},
-		{name: "Link header", r: NewRESTRemote(base, WithNextLink()),
-			e:    &Endpoint{Path: "/pizzas", Params: params("_page", "1", "_limit", "2")},
+		{name: "_page and _limit", r: NewREST(base, WithPagePagination("_page", "_limit", 2)), e: e, want: all, requests: 3},
+		{name: "_start and _limit", r: NewREST(base, WithOffsetPagination("_start", "_limit", 2)), e: e, want: all, requests: 3},
+		{name: "Link header", r: NewREST(base, WithNextLink()),
+			e:    &runtime.Endpoint{Path: "/pizzas", Params: params("_page", "1", "_limit", "2")},
 			want: all, requests: 3},
 		{name: "filter", r: plain,
-			e: &Endpoint{Path: "/pizzas", Params: func(Query) url.Values {
+			e: &runtime.Endpoint{Path: "/pizzas", Params: func(runtime.Query) url.Values {
 				return url.Values{"name": {"Margherita"}}
 			}},
 			want: []string{"p0", "p3"}, requests: 1},
-		{name: "since", r: NewRESTRemote(base, WithSince("updatedAt_gte", SinceRFC3339)), e: e,
-			req: ListRequest{Since: at.Add(time.Second)}, want: []string{"p2", "p3", "p4"}, requests: 1},
+		{name: "since", r: NewREST(base, WithSince("updatedAt_gte", SinceRFC3339)), e: e,
+			req: runtime.ListRequest{Since: at.Add(time.Second)}, want: []string{"p2", "p3", "p4"}, requests: 1},
 		// p3 (01.123456789) is after since (01.1) and must come; p2, stored as "…01Z", is
 		// before it but sorts after as a string: fetched again, harmlessly.
-		{name: "since between stored widths", r: NewRESTRemote(base, WithSince("updatedAt_gte", nil)), e: e,
-			req: ListRequest{Since: at.Add(time.Second + 100*time.Millisecond)}, want: []string{"p2", "p3", "p4"}, requests: 1},
-		{name: "since and pages", r: NewRESTRemote(base, WithSince("updatedAt_gte", nil), WithPagePagination("_page", "_limit", 2)), e: e,
-			req: ListRequest{Since: at.Add(time.Second)}, want: []string{"p2", "p3", "p4"}, requests: 2},
+		{name: "since between stored widths", r: NewREST(base, WithSince("updatedAt_gte", nil)), e: e,
+			req: runtime.ListRequest{Since: at.Add(time.Second + 100*time.Millisecond)}, want: []string{"p2", "p3", "p4"}, requests: 1},
+		{name: "since and pages", r: NewREST(base, WithSince("updatedAt_gte", nil), WithPagePagination("_page", "_limit", 2)), e: e,
+			req: runtime.ListRequest{Since: at.Add(time.Second)}, want: []string{"p2", "p3", "p4"}, requests: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, requests := list(tc.r, tc.e, tc.req)

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/wire"
+)
+
+const rowColumns = "id, version, seq, updated_at, deleted, deleted_at, data"
+
+func (s *Server) q(query string) string { return s.db.Writer().Rebind(query) }
+
+func protocol(r *http.Request) bool { return r.Header.Get(wire.HeaderProtocol) != "" }
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeRaw(w, status, errorBody(code, msg))
+}
+
+func errorBody(code, msg string) []byte {
+	b, _ := json.Marshal(wire.Error{Message: msg, Code: code})
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// formatTime is t as the server's tables store it (runtime.TimeLayout); a clock outside
+// the years 0000-9999 is written as it is rather than failing the request.
+func formatTime(t time.Time) string {
+	s, err := runtime.FormatTime(t)
+	if err != nil {
+		return t.UTC().Format(runtime.TimeLayout)
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/wire"
+)
+
+// Model is one model as the server sees it; generated code makes them with
+// ModelOf.
+type Model struct {
+	schema                 *runtime.Schema
+	hasUpdated, hasDeleted bool
+	// normalize decodes a record body, clamps its updatedAt to at most limit, and encodes
+	// it again as the model's JSON.
+	normalize func(body []byte, limit time.Time) (record, error)
+	// tombstone is the record data with deletedAt set to at (a model with deletedAt).
+	tombstone func(data []byte, at time.Time) ([]byte, error)
+	// restamp is the record data with updatedAt set to at.
+	restamp func(data []byte, at time.Time) ([]byte, error)
+}
+
+// record is a record the server is about to store.
+type record struct {
+	id        string
+	updatedAt time.Time // zero for a model without updatedAt
+	deleted   bool      // deletedAt is set
+	data      []byte
+}
+
+// ModelOf is used by generated code: it makes a model's Model from its adapter.
+func ModelOf[T any](a runtime.Adapter[T]) Model {
+	s := a.Schema()
+	var hasUpdated, hasDeleted bool
+	for _, c := range s.Columns {
+		hasUpdated = hasUpdated || c.UpdatedAt
+		hasDeleted = hasDeleted || c.DeletedAt
+	}
+	encode := func(v *T) (record, error) {
+		data, err := a.MarshalRemote(v)
+		if err != nil {
+			return record{}, err
+		}
+		updated, deleted := a.Stamps(v)
+		return record{id: a.ID(v), updatedAt: updated, deleted: deleted != nil, data: data}, nil
+	}
+	return Model{
+		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted,
+		normalize: func(body []byte, limit time.Time) (record, error) {
+			v := new(T)
+			if err := a.UnmarshalRemote(body, v); err != nil {
+				return record{}, err
+			}
+			if updated, _ := a.Stamps(v); hasUpdated && updated.After(limit) {
+				a.SetUpdatedAt(v, limit)
+			}
+			return encode(v)
+		},
+		restamp: func(data []byte, at time.Time) ([]byte, error) {
+			v := new(T)
+			if err := a.UnmarshalRemote(data, v); err != nil {
+				return nil, err
+			}
+			a.SetUpdatedAt(v, at)
+			r, err := encode(v)
+			return r.data, err
+		},
+		tombstone: func(data []byte, at time.Time) ([]byte, error) {
+			v := new(T)
+			if err := a.UnmarshalRemote(data, v); err != nil {
+				return nil, err
+			}
+			a.SetDeletedAt(v, &at)
+			a.SetUpdatedAt(v, at)
+			r, err := encode(v)
+			return r.data, err
+		},
+	}
+}
+
+// storedRow is a stored record.
+type storedRow struct {
+	ID        string `db:"id"`
+	Version   int64  `db:"version"`
+	Seq       int64  `db:"seq"`
+	UpdatedAt string `db:"updated_at"`
+	Deleted   bool   `db:"deleted"`
+	DeletedAt string `db:"deleted_at"`
+	Data      string `db:"data"`
+}
+
+// entry is a stored record as the protocol shows it.
+func (m *Model) entry(row *storedRow) wire.Entry {
+	e := wire.Entry{ID: row.ID, Version: strconv.FormatInt(row.Version, 10), Seq: strconv.FormatInt(row.Seq, 10),
+		Deleted: row.Deleted}
+	if t, err := runtime.ParseTime(row.UpdatedAt); err == nil {
+		e.UpdatedAt = t.Format(wire.TimeLayout)
+	}
+	if !row.Deleted || m.hasDeleted {
+		e.Record = json.RawMessage(row.Data)
+	}
+	return e
+}
+
+// rowUpdatedAt is a stored record's updatedAt, "" when there is none.
+func (r *storedRow) rowUpdatedAt() string {
+	if r == nil {
+		return ""
+	}
+	return r.UpdatedAt
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	now        func() time.Time
+	skew       time.Duration
+	tombstones time.Duration
+	keys       time.Duration
+	maxBody    int64
+	validate   func(ctx context.Context, model string, record json.RawMessage) error
+	auth       func(*http.Request) (string, error)
+	scope      func(ctx context.Context, user, model string, record json.RawMessage) bool
+	before     func(ctx context.Context, user, model string, record json.RawMessage) (json.RawMessage, error)
+}
+
+// WithAuthentication identifies the user of each request; an error is answered with 401.
+// The other hooks get the user; User reads it from a request's context.
+func WithAuthentication(f func(*http.Request) (user string, err error)) Option {
+	return func(o *options) { o.auth = f }
+}
+
+// WithScope says whether user may see and write a record of model (its Go name). Records
+// out of scope are neither listed nor readable nor writable: to the user they are absent;
+// writing a new record out of scope is 403.
+func WithScope(f func(ctx context.Context, user, model string, record json.RawMessage) bool) Option {
+	return func(o *options) { o.scope = f }
+}
+
+// WithBeforeWrite may change each record before it is stored, after validation: to set
+// readonly fields, say. An error is answered with 422.
+func WithBeforeWrite(f func(ctx context.Context, user, model string, record json.RawMessage) (json.RawMessage, error)) Option {
+	return func(o *options) { o.before = f }
+}
+
+type userKey struct{}
+
+// User returns the user WithAuthentication found for a request's context.
+func User(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
+}
+
+// WithClock replaces time.Now for the server (tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// WithSkew sets how far ahead of the server's clock an updatedAt may be before it
+// is clamped (default 5 minutes).
+func WithSkew(d time.Duration) Option {
+	return func(o *options) { o.skew = d }
+}
+
+// WithTombstoneRetention sets how long deletes stay in the change feed (default 30
+// days); a cursor older than the purged tombstones gets 410 and the client resyncs.
+func WithTombstoneRetention(d time.Duration) Option {
+	return func(o *options) { o.tombstones = d }
+}
+
+// WithKeyRetention sets how long idempotency keys and their answers are kept (default 7
+// days).
+func WithKeyRetention(d time.Duration) Option {
+	return func(o *options) { o.keys = d }
+}
+
+// WithMaxBodyBytes limits a request body (default 1 MiB); larger ones get 413.
+func WithMaxBodyBytes(n int64) Option {
+	return func(o *options) { o.maxBody = n }
+}
+
+// WithValidation checks every record before it is written; an error is answered with 422
+// and its message. model is the model's Go name.
+func WithValidation(f func(ctx context.Context, model string, record json.RawMessage) error) Option {
+	return func(o *options) { o.validate = f }
+}

@@ -1,0 +1,102 @@
+// Package server is the generated server's runtime: syncgen -server writes a New
+// for a package's models that calls New here. A Server serves the models over the plain
+// REST routes and the syncgen protocol (docs/PROTOCOL.md), storing each record as JSON
+// with its sync metadata in tables of its own, on SQLite (runtime.OpenSQLite) or
+// PostgreSQL (OpenPostgres). Client programs never import it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/wire"
+)
+
+// Server serves a package's models: an http.Handler. Close it when done.
+type Server struct {
+	db     *runtime.DB
+	opts   options
+	models []*Model
+	byName map[string]*Model // by path without the leading slash, for batches
+	mux    *http.ServeMux
+	done   chan struct{} // closed by Close: ends event streams
+
+	mu        sync.Mutex
+	purgedAt  time.Time
+	listeners map[chan string]struct{} // event streams: the paths of changed models
+	closed    bool
+	streams   sync.WaitGroup
+}
+
+// New migrates the server's tables in db and returns the handler of models.
+func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
+	if db == nil || db.Writer() == nil {
+		return nil, errors.New("new server: nil or unopened DB: open one with runtime.OpenSQLite or runtime.OpenPostgres")
+	}
+	o := options{now: time.Now, skew: 5 * time.Minute, tombstones: 30 * 24 * time.Hour,
+		keys: 7 * 24 * time.Hour, maxBody: 1 << 20}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := migrate(context.Background(), db); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s := &Server{db: db, opts: o, mux: http.NewServeMux(), byName: map[string]*Model{},
+		done: make(chan struct{}), listeners: map[chan string]struct{}{}}
+	s.mux.HandleFunc("POST /_batch", s.batch)
+	s.mux.HandleFunc("GET /_events", s.events)
+	for i := range models {
+		m := &models[i]
+		s.models = append(s.models, m)
+		s.byName[strings.TrimPrefix(m.schema.Path, "/")] = m
+		p := m.schema.Path
+		s.mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) { s.list(w, r, m) })
+		s.mux.HandleFunc("POST "+p, func(w http.ResponseWriter, r *http.Request) { s.writeHTTP(w, r, m, "") })
+		s.mux.HandleFunc("GET "+p+"/_changes", func(w http.ResponseWriter, r *http.Request) { s.changes(w, r, m) })
+		s.mux.HandleFunc("GET "+p+"/{id}", func(w http.ResponseWriter, r *http.Request) { s.get(w, r, m) })
+		for _, method := range []string{"PUT", "PATCH", "DELETE"} {
+			s.mux.HandleFunc(method+" "+p+"/{id}", func(w http.ResponseWriter, r *http.Request) {
+				s.writeHTTP(w, r, m, r.PathValue("id"))
+			})
+		}
+	}
+	return s, nil
+}
+
+// ServeHTTP serves the plain REST routes and the protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if v := r.Header.Get(wire.HeaderProtocol); v != "" {
+		if v != "1" {
+			writeError(w, http.StatusBadRequest, wire.CodeUnsupportedProtocol, "this server speaks syncgen protocol 1")
+			return
+		}
+		w.Header().Set(wire.HeaderProtocol, wire.Version)
+	}
+	if s.opts.auth != nil {
+		user, err := s.opts.auth(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, wire.CodeUnauthorized, err.Error())
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends the event streams and waits for them. It does not close the DB.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+	s.mu.Unlock()
+	s.streams.Wait()
+	return nil
+}

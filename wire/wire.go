@@ -1,0 +1,141 @@
+// Package wire is the syncgen protocol (docs/PROTOCOL.md) as Go: its headers, the change
+// entry, the change feed's page, batches, error bodies and their codes, its limits, and the
+// canonical JSON that last-writer-wins orders by. The protocol client (package remote) and
+// the generated server (package server) both speak it through this package, so the two
+// sides cannot drift apart.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Version is the protocol's major version, the value of HeaderProtocol.
+const Version = "1"
+
+// Headers of protocol requests and answers (PROTOCOL.md section 2).
+const (
+	// HeaderProtocol marks a protocol request and every answer to one.
+	HeaderProtocol = "Syncgen-Protocol"
+	// HeaderIdempotencyKey identifies a write: "<clientID>:<opSeq>".
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIfMatch carries the version a write was based on, quoted.
+	HeaderIfMatch = "If-Match"
+)
+
+// Limits of the protocol.
+const (
+	// MaxBatchOps is how many ops one POST /_batch may carry.
+	MaxBatchOps = 100
+	// MaxIDBytes is the longest id, in bytes of UTF-8.
+	MaxIDBytes = 255
+	// ReservedPrefix begins the names of protocol routes; no id may begin with it.
+	ReservedPrefix = "_"
+)
+
+// TimeLayout is how an entry shows updatedAt: UTC, fixed-width microseconds, what
+// updatedAt stamps hold.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Entry is a record as the server keeps it: in the change feed, in the answer to a
+// protocol read or write, and in a 409 (PROTOCOL.md section 4).
+type Entry struct {
+	ID        string          `json:"id"`
+	Version   string          `json:"version"`
+	Seq       string          `json:"seq"`
+	UpdatedAt string          `json:"updatedAt"`
+	Deleted   bool            `json:"deleted"`
+	Record    json.RawMessage `json:"record"` // null for a deleted record of a model without deletedAt
+}
+
+// Changes is one page of a model's change feed (PROTOCOL.md section 5). Cursor is a
+// pointer so that a page without one is told apart from an empty cursor.
+type Changes struct {
+	Changes []Entry `json:"changes"`
+	Cursor  *string `json:"cursor"`
+	HasMore bool    `json:"hasMore"`
+}
+
+// Batch is the body of POST /_batch (PROTOCOL.md section 9).
+type Batch struct {
+	Ops []BatchOp `json:"ops"`
+}
+
+// Ops of a batch.
+const (
+	OpPut    = "put"
+	OpDelete = "delete"
+)
+
+// BatchOp is one write of a batch.
+type BatchOp struct {
+	Key     string          `json:"key"`
+	Model   string          `json:"model"` // the model's path without the leading slash
+	Op      string          `json:"op"`    // OpPut or OpDelete
+	ID      string          `json:"id"`
+	Version *string         `json:"version,omitempty"` // the If-Match version; absent for a create
+	Record  json.RawMessage `json:"record,omitempty"`  // the body of a put
+}
+
+// BatchAnswer is the answer to a batch: one result per op, in op order.
+type BatchAnswer struct {
+	Results []BatchResult `json:"results"`
+}
+
+// BatchResult is one op's outcome: Status is what the op alone would have got; Entry is
+// the stored entry on success and the current one (or null) on a 409; Error is the error
+// body on failure.
+type BatchResult struct {
+	Key    string          `json:"key"`
+	Status int             `json:"status"`
+	Entry  json.RawMessage `json:"entry"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// Error is every error's body (PROTOCOL.md section 13). Clients act on the status and
+// Code, never on Message. A 409 adds Entry: the record as the server holds it now, or
+// null when it has none.
+type Error struct {
+	Message string          `json:"error"`
+	Code    string          `json:"code"`
+	Entry   json.RawMessage `json:"entry,omitempty"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest          = "bad_request"
+	CodeUnsupportedProtocol = "unsupported_protocol"
+	CodeReservedID          = "reserved_id"
+	CodeIDMismatch          = "id_mismatch"
+	CodeMissingKey          = "missing_key"
+	CodeUnauthorized        = "unauthorized"
+	CodeForbidden           = "forbidden"
+	CodeNotFound            = "not_found"
+	CodeMethodNotAllowed    = "method_not_allowed"
+	CodeConflict            = "conflict"
+	CodeCursorExpired       = "cursor_expired"
+	CodeTooLarge            = "too_large"
+	CodeBatchTooLarge       = "batch_too_large"
+	CodeValidation          = "validation"
+	CodeKeyReused           = "key_reused"
+	CodeInternal            = "internal"
+)
+
+// Canonical re-encodes a JSON value with object keys sorted and no spaces, keeping
+// numbers as written, so replicas in any language compute the same bytes: last-writer-wins
+// breaks a tie of updatedAt by comparing them (PROTOCOL.md section 11).
+func Canonical(data []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
