@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/syncgen/syncgen/internal/text"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/syncgen/syncgen/internal/text"
 )
 
 var (
