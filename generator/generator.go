@@ -1,7 +1,8 @@
-// Package generator turns the tagged model structs of Go packages into generated code:
-// load (go/packages) → IR (package model) → emit (jennifer) → write. Generate does the
-// pure part and returns every file in memory; Result.Write and Result.Diff are the only
-// places that touch the files afterwards.
+// Package generator turns the tagged model structs of Go packages into generated code,
+// stage by stage, a package each: load (go/packages, go/types) → model (the IR) → emit (Go,
+// with jennifer) and schema (migrations) → write. Generate does everything but the writing
+// and returns every file in memory; Changes, Write and Diff are the only places that touch
+// the files afterwards.
 package generator
 
 import (
@@ -17,6 +18,7 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/syncgen/syncgen/generator/emit"
+	"github.com/syncgen/syncgen/generator/load"
 	"github.com/syncgen/syncgen/generator/model"
 	"github.com/syncgen/syncgen/generator/schema"
 )
@@ -30,6 +32,10 @@ type Config struct {
 	Server           bool     // also emit the server (-server)
 	AllowDestructive bool     // allow migrations that drop or rebuild (-allow-destructive)
 }
+
+// Diagnostics are the mistakes in the user's models that a run found, all of them: the
+// error Generate returns for them, printed one per line as path:line:col: message.
+type Diagnostics = load.Diagnostics
 
 // Result is what a run wants on disk: every file syncgen owns in the packages it ran on.
 type Result struct {
@@ -48,32 +54,26 @@ func Generate(cfg Config) (*Result, error) {
 		}
 		cfg.Dir = wd
 	}
-	pkgs, diags, err := load(cfg)
+	pkgs, err := load.Packages(load.Config{Dir: cfg.Dir, Tags: cfg.Tags}, cfg.Patterns...)
 	if err != nil {
 		return nil, err
 	}
-	diags.Dir = cfg.Dir
-	if len(diags.List) > 0 {
-		return nil, diags
-	}
-	// The rest of the load phase: what each package's migrations directory holds.
-	existing := make([]schema.Existing, len(pkgs))
-	for i, p := range pkgs {
-		if existing[i], err = readMigrations(p, cfg.Dir); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.Path, err)
-		}
+	existing, err := load.Migrations(cfg.Dir, pkgs)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{Packages: pkgs, Files: map[string][]byte{}}
+	diags := &Diagnostics{Dir: cfg.Dir}
 	for i, p := range pkgs {
 		if len(p.Models) == 0 {
-			diags.add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))
+			diags.Add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))
 			continue
 		}
-		files, err := emit.Files(p, emit.Options{Server: cfg.Server})
+		code, err := emit.Files(p, emit.Options{Server: cfg.Server})
 		if err != nil {
 			return nil, err
 		}
-		for name, data := range files {
+		for name, data := range code {
 			res.Files[filepath.Join(p.Dir, name)] = data
 		}
 		migrations, problems, err := schema.Files(p, existing[i], schema.Options{AllowDestructive: cfg.AllowDestructive})
@@ -81,12 +81,12 @@ func Generate(cfg Config) (*Result, error) {
 			return nil, err
 		}
 		for _, pr := range problems {
-			diags.add(pr.Pos, pr.Msg)
+			diags.Add(pr.Pos, pr.Msg)
 		}
 		for name, data := range migrations {
 			res.Files[filepath.Join(existing[i].Dir, name)] = data
 		}
-		orphans, err := orphans(p.Dir, files)
+		orphans, err := orphans(p.Dir, code)
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncgen/syncgen/generator/model"
 	"github.com/syncgen/syncgen/internal/testmod"
 )
 
@@ -159,16 +158,3 @@ func golden(t *testing.T, path string, got []byte) {
 			Diff("", []Change{{Path: path, Old: want, New: got}}))
 	}
 }
-
-func TestDiagnosticsRelativePaths(t *testing.T) {
-	d := &Diagnostics{Dir: "/a/b"}
-	d.add(posAt("/a/b/z.go", 3, 1), "second file")
-	d.add(posAt("/a/b/m.go", 9, 2), "later")
-	d.add(posAt("/a/b/m.go", 2, 5), "earlier")
-	want := "m.go:2:5: earlier\nm.go:9:2: later\nz.go:3:1: second file"
-	if got := d.Error(); got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
-}
-
-func posAt(file string, line, col int) model.Pos { return model.Pos{File: file, Line: line, Col: col} }

@@ -1,4 +1,4 @@
-package generator
+package load
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ func (l *loader) directives(m *model.Model, doc *ast.CommentGroup) {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
 		args := strings.Fields(arg)
 		bad := func(format string, a ...any) {
-			l.diags.add(l.pos(c.Pos()), m.Name+": "+fmt.Sprintf(format, a...))
+			l.diags.Add(l.pos(c.Pos()), m.Name+": "+fmt.Sprintf(format, a...))
 		}
 		switch verb {
 		case "table":
@@ -91,41 +91,41 @@ func (l *loader) checkModel(m *model.Model) {
 		case f.Unique:
 			unique = append(unique, f)
 			if f.Type.Kind != model.KindString || f.Type.Pointer {
-				l.diags.add(f.Pos, fmt.Sprintf("%s: sync:\"unique\" needs a string field, found %s", where, exprString(f.Type.Expr)))
+				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"unique\" needs a string field, found %s", where, exprString(f.Type.Expr)))
 			}
 			if f.JSONKey == "" {
-				l.diags.add(f.Pos, where+": sync:\"unique\" field is the record's id on the wire: it cannot be json:\"-\"")
+				l.diags.Add(f.Pos, where+": sync:\"unique\" field is the record's id on the wire: it cannot be json:\"-\"")
 			}
 		}
 		if f.UpdatedAt {
 			updated = append(updated, f)
 			if f.Type.Kind != model.KindTime || f.Type.Pointer {
-				l.diags.add(f.Pos, fmt.Sprintf("%s: sync:\"updatedAt\" needs a time.Time field, found %s", where, exprString(f.Type.Expr)))
+				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"updatedAt\" needs a time.Time field, found %s", where, exprString(f.Type.Expr)))
 			}
 		}
 		if f.DeletedAt {
 			deleted = append(deleted, f)
 			if f.Type.Kind != model.KindTime || !f.Type.Pointer {
-				l.diags.add(f.Pos, fmt.Sprintf("%s: sync:\"deletedAt\" needs a *time.Time field, found %s", where, exprString(f.Type.Expr)))
+				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"deletedAt\" needs a *time.Time field, found %s", where, exprString(f.Type.Expr)))
 			}
 		}
 		if f.Ref != "" && f.Type.Kind != model.KindString {
-			l.diags.add(f.Pos, fmt.Sprintf("%s: sync:\"ref=%s\" needs a string (or *string) field holding the id, found %s", where, f.Ref, exprString(f.Type.Expr)))
+			l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"ref=%s\" needs a string (or *string) field holding the id, found %s", where, f.Ref, exprString(f.Type.Expr)))
 		}
 	}
 	switch len(unique) {
 	case 0:
-		l.diags.add(m.Pos, fmt.Sprintf("%s: has sync tags but no sync:\"unique\" field: tag the string id field with sync:\"unique\"", m.Name))
+		l.diags.Add(m.Pos, fmt.Sprintf("%s: has sync tags but no sync:\"unique\" field: tag the string id field with sync:\"unique\"", m.Name))
 	case 1:
 	default:
 		for _, f := range unique[1:] {
-			l.diags.add(f.Pos, fmt.Sprintf("%s.%s: a second sync:\"unique\" field (%s already is): a model has exactly one", m.Name, f.Name, unique[0].Name))
+			l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: a second sync:\"unique\" field (%s already is): a model has exactly one", m.Name, f.Name, unique[0].Name))
 		}
 	}
 	for _, extra := range [][]*model.Field{updated, deleted} {
 		if len(extra) > 1 {
 			for _, f := range extra[1:] {
-				l.diags.add(f.Pos, fmt.Sprintf("%s.%s: a second field with the same sync option as %s: a model has at most one", m.Name, f.Name, extra[0].Name))
+				l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: a second field with the same sync option as %s: a model has at most one", m.Name, f.Name, extra[0].Name))
 			}
 		}
 	}
@@ -133,7 +133,7 @@ func (l *loader) checkModel(m *model.Model) {
 	columns := map[string]*model.Field{}
 	for _, f := range m.Stored() {
 		if prev, ok := columns[f.Column]; ok {
-			l.diags.add(f.Pos, fmt.Sprintf("%s.%s: column %q is also used by %s: rename one with a db tag", m.Name, f.Name, f.Column, prev.Name))
+			l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: column %q is also used by %s: rename one with a db tag", m.Name, f.Name, f.Column, prev.Name))
 			continue
 		}
 		columns[f.Column] = f
@@ -154,7 +154,7 @@ func (l *loader) checkPackage(models []*model.Model) {
 	claim := func(m *model.Model, what, value string) {
 		key := what + "\x00" + value
 		if prev, ok := seen[key]; ok {
-			l.diags.add(m.Pos, fmt.Sprintf("%s: %s %q is also %s's: set another with a //syncgen: directive", m.Name, what, value, prev.Name))
+			l.diags.Add(m.Pos, fmt.Sprintf("%s: %s %q is also %s's: set another with a //syncgen: directive", m.Name, what, value, prev.Name))
 			return
 		}
 		seen[key] = m
@@ -165,12 +165,12 @@ func (l *loader) checkPackage(models []*model.Model) {
 		claim(m, "repository name", m.RepoName)
 		for _, meth := range repositoryMethods {
 			if m.RepoName == meth {
-				l.diags.add(m.Pos, fmt.Sprintf("%s: repository name %q is a method of Repository: set another with //syncgen:name", m.Name, meth))
+				l.diags.Add(m.Pos, fmt.Sprintf("%s: repository name %q is a method of Repository: set another with //syncgen:name", m.Name, meth))
 			}
 		}
 		for _, f := range m.Fields {
 			if f.Ref != "" && byName[f.Ref] == nil {
-				l.diags.add(f.Pos, fmt.Sprintf("%s.%s: sync:\"ref=%s\": %s is not a model of this package (models: %s)", m.Name, f.Name, f.Ref, f.Ref, modelNames(models)))
+				l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: sync:\"ref=%s\": %s is not a model of this package (models: %s)", m.Name, f.Name, f.Ref, f.Ref, modelNames(models)))
 			}
 		}
 	}

@@ -1,4 +1,8 @@
-package generator
+// Package load is the generator's first stage, and the only code that touches go/packages
+// and go/types: it loads the user's packages, turns their tagged structs into the IR of
+// package model, and reads what each package's migrations/ directory already holds. Every
+// mistake in the user's models comes back as Diagnostics, all of them at once.
+package load
 
 import (
 	"fmt"
@@ -23,9 +27,16 @@ import (
 const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedSyntax |
 	packages.NeedTypes | packages.NeedTypesInfo
 
-// load runs one packages.Load and turns every package into the IR. Mistakes in the user's
-// models are collected into diags; err is for failures that are not the user's models.
-func load(cfg Config) ([]*model.Package, *Diagnostics, error) {
+// Config says where and how to load. The zero Config loads from the current directory.
+type Config struct {
+	Dir  string   // working directory of the load; diagnostics print relative to it
+	Tags []string // the user's build tags ("syncgen" is always added)
+}
+
+// Packages runs one packages.Load of the patterns (none means ".") and turns every package
+// into the IR, sorted by import path. Mistakes in the user's models come back as
+// *Diagnostics, all of them; any other error is a failure that is not the user's models.
+func Packages(cfg Config, patterns ...string) ([]*model.Package, error) {
 	tags := append([]string{"syncgen"}, cfg.Tags...)
 	pcfg := &packages.Config{
 		Mode:       loadMode,
@@ -33,15 +44,14 @@ func load(cfg Config) ([]*model.Package, *Diagnostics, error) {
 		BuildFlags: []string{"-tags=" + strings.Join(tags, ",")},
 		Tests:      false,
 	}
-	patterns := cfg.Patterns
 	if len(patterns) == 0 {
 		patterns = []string{"."}
 	}
 	pkgs, err := packages.Load(pcfg, patterns...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load packages: %w", err)
+		return nil, fmt.Errorf("load packages: %w", err)
 	}
-	diags := &Diagnostics{}
+	diags := &Diagnostics{Dir: cfg.Dir}
 	var out []*model.Package
 	for _, pkg := range pkgs {
 		l := &loader{pkg: pkg, diags: diags}
@@ -49,8 +59,11 @@ func load(cfg Config) ([]*model.Package, *Diagnostics, error) {
 			out = append(out, p)
 		}
 	}
+	if len(diags.List) > 0 {
+		return nil, diags
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, diags, nil
+	return out, nil
 }
 
 type loader struct {
@@ -181,7 +194,7 @@ func (l *loader) reportTypeErrors(errs []packages.Error, models []*model.Model) 
 			d := l.specs[m.Name]
 			start, end := l.pkg.Fset.Position(d.spec.Pos()), l.pkg.Fset.Position(d.spec.End())
 			if p.File == start.Filename && !before(p, position(start)) && !before(position(end), p) {
-				l.diags.add(p, m.Name+": "+e.Msg)
+				l.diags.Add(p, m.Name+": "+e.Msg)
 			}
 		}
 	}
@@ -311,7 +324,7 @@ func (l *loader) fields(modelName string, st *types.Struct) (fields []*model.Fie
 						}
 						// A nil *Base would have no place to scan a row into.
 						tagged = true
-						l.diags.add(l.pos(l.tagPos(f)), fmt.Sprintf("%s.%s: embedded pointer to a struct: embed %s by value", modelName, f.Name(), f.Name()))
+						l.diags.Add(l.pos(l.tagPos(f)), fmt.Sprintf("%s.%s: embedded pointer to a struct: embed %s by value", modelName, f.Name(), f.Name()))
 						continue
 					}
 					if !containsStruct(seen, inner) {
@@ -356,7 +369,7 @@ func (l *loader) dominant(modelName string, cands []candidate) []*model.Field {
 			return cs[i].tagged && !cs[j].tagged
 		})
 		if len(cs) > 1 && cs[0].depth == cs[1].depth && cs[0].tagged == cs[1].tagged {
-			l.diags.add(cs[1].field.Pos, fmt.Sprintf("%s.%s: JSON key %q is also used by %s: rename one with a json tag",
+			l.diags.Add(cs[1].field.Pos, fmt.Sprintf("%s.%s: JSON key %q is also used by %s: rename one with a json tag",
 				modelName, cs[1].field.Name, key, strings.Join(cs[0].field.Path, ".")))
 		}
 		keep = append(keep, cs[0])
@@ -407,7 +420,7 @@ func (l *loader) field(modelName string, v *types.Var, tag reflect.StructTag, pa
 		case db == "-":
 			// sqlx skips the field; so do we, unless sync says otherwise.
 		case !validIdent.MatchString(db):
-			l.diags.add(f.Pos, fmt.Sprintf("%s: db tag %q is not a valid column name (letters, digits and _, not starting with a digit)", where, db))
+			l.diags.Add(f.Pos, fmt.Sprintf("%s: db tag %q is not a valid column name (letters, digits and _, not starting with a digit)", where, db))
 		default:
 			f.Column = db
 		}
@@ -416,7 +429,7 @@ func (l *loader) field(modelName string, v *types.Var, tag reflect.StructTag, pa
 	if syncTag, ok := tag.Lookup("sync"); ok {
 		opts, problems := model.ParseSyncTag(syncTag)
 		for _, p := range problems {
-			l.diags.add(f.Pos, where+": "+p)
+			l.diags.Add(f.Pos, where+": "+p)
 		}
 		f.Options = opts
 	}
@@ -428,7 +441,7 @@ func (l *loader) field(modelName string, v *types.Var, tag reflect.StructTag, pa
 	f.Type = typ
 	invalid := v.Type() == types.Typ[types.Invalid] // go/types reports why
 	if problem != "" && !f.Skip && !invalid {
-		l.diags.add(f.Pos, where+": "+problem)
+		l.diags.Add(f.Pos, where+": "+problem)
 	}
 	return f
 }
