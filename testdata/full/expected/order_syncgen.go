@@ -354,10 +354,8 @@ func (r *OrderRepository) UpsertMany(ctx context.Context, vs []*Order, p ...runt
 	return r.s.UpsertMany(ctx, vs, p...)
 }
 
-/*
-Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting an
+// Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting an
 // absent record is not an error.
-*/
 func (r *OrderRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
 }
