@@ -5,11 +5,11 @@ import (
 	"flag"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/syncgen/syncgen/generator/model"
 	"github.com/syncgen/syncgen/internal/testmod"
 )
 
@@ -19,6 +19,13 @@ var update = flag.Bool("update", false, "rewrite the expected files under testda
 // when the case starts from earlier migrations); expected/ holds the files syncgen must
 // generate for it, or stderr.txt the diagnostics it must print; an optional flags file
 // holds the CLI flags of the run (-allow-destructive, -server).
+//
+// A case compares every file syncgen writes, unless its optional compare file narrows
+// that: one path.Match pattern a line (relative to the package, "#" starts a comment),
+// such as migrations/* for a case that tests migrations and leaves the Go files to the
+// Go-output cases. Either way expected/ must hold exactly the compared files, each
+// pattern must match a file syncgen writes, and a case that compares nothing fails. Every
+// file is still written, built, vetted and tested.
 func TestCases(t *testing.T) {
 	root := filepath.Join(testmod.Root(t), "testdata")
 	entries, err := os.ReadDir(root)
@@ -52,6 +59,11 @@ func runCase(t *testing.T, caseDir string) {
 	var diags *Diagnostics
 	if errors.As(err, &diags) {
 		golden(t, stderrFile, []byte(diags.Error()+"\n"))
+		for _, name := range []string{"expected", "compare"} {
+			if _, err := os.Stat(filepath.Join(caseDir, name)); err == nil {
+				t.Errorf("%s: a case with diagnostics generates nothing to compare", name)
+			}
+		}
 		return
 	}
 	if err != nil {
@@ -61,10 +73,19 @@ func runCase(t *testing.T, caseDir string) {
 		t.Fatalf("expected diagnostics (%s), got none", stderrFile)
 	}
 
+	compared := caseCompare(t, caseDir)
 	got := map[string][]byte{}
 	for path, data := range res.Files {
 		rel, _ := filepath.Rel(dir, path)
-		got[filepath.ToSlash(rel)] = data
+		if rel = filepath.ToSlash(rel); compared.match(rel) {
+			got[rel] = data
+		}
+	}
+	for _, p := range compared.unmatched(got) {
+		t.Errorf("%s: pattern %q matches no file syncgen writes", compared.file, p)
+	}
+	if len(got) == 0 {
+		t.Fatal("the case compares no file")
 	}
 	expDir := filepath.Join(caseDir, "expected")
 	if *update {
@@ -76,7 +97,10 @@ func runCase(t *testing.T, caseDir string) {
 	filepath.WalkDir(expDir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(expDir, path)
-			if got[filepath.ToSlash(rel)] == nil {
+			switch rel = filepath.ToSlash(rel); {
+			case !compared.match(rel):
+				t.Errorf("expected file %s is not compared: no pattern of %s matches it", rel, compared.file)
+			case got[rel] == nil:
 				t.Errorf("expected file %s was not generated", rel)
 			}
 		}
@@ -138,6 +162,72 @@ func caseConfig(t *testing.T, caseDir, dir string) Config {
 	return cfg
 }
 
+// comparison is which generated files a case compares: all of them, or those its compare
+// file's patterns match.
+type comparison struct {
+	file     string   // the compare file, for messages
+	patterns []string // nil: every file
+}
+
+// caseCompare reads the case's compare file, if any.
+func caseCompare(t *testing.T, caseDir string) comparison {
+	t.Helper()
+	c := comparison{file: filepath.Join(caseDir, "compare")}
+	data, err := os.ReadFile(c.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if _, err := path.Match(line, ""); err != nil {
+			t.Fatalf("%s: pattern %q: %v", c.file, line, err)
+		}
+		c.patterns = append(c.patterns, line)
+	}
+	if c.patterns == nil {
+		t.Fatalf("%s: no pattern: delete the file to compare every generated file", c.file)
+	}
+	return c
+}
+
+// match reports whether the case compares the generated file rel (slash-separated,
+// relative to the package).
+func (c comparison) match(rel string) bool {
+	if c.patterns == nil {
+		return true
+	}
+	for _, p := range c.patterns {
+		if ok, _ := path.Match(p, rel); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// unmatched lists the patterns that match none of the compared files.
+func (c comparison) unmatched(compared map[string][]byte) []string {
+	var out []string
+	for _, p := range c.patterns {
+		found := false
+		for rel := range compared {
+			if ok, _ := path.Match(p, rel); ok {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // golden compares got with the file at path, or rewrites it with -update.
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
@@ -159,16 +249,3 @@ func golden(t *testing.T, path string, got []byte) {
 			Diff("", []Change{{Path: path, Old: want, New: got}}))
 	}
 }
-
-func TestDiagnosticsRelativePaths(t *testing.T) {
-	d := &Diagnostics{Dir: "/a/b"}
-	d.add(posAt("/a/b/z.go", 3, 1), "second file")
-	d.add(posAt("/a/b/m.go", 9, 2), "later")
-	d.add(posAt("/a/b/m.go", 2, 5), "earlier")
-	want := "m.go:2:5: earlier\nm.go:9:2: later\nz.go:3:1: second file"
-	if got := d.Error(); got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
-}
-
-func posAt(file string, line, col int) model.Pos { return model.Pos{File: file, Line: line, Col: col} }

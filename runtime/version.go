@@ -5,3 +5,5 @@ package runtime
 // generated code then fails to compile with this name in the error, rather than misbehave.
 // Version 2 added the adapter's Stamps and the repository's sync methods.
 const GeneratedCodeVersion2 = 2
+
+const GeneratedCodeVersion3 = 3 // version 3: generated code for the runtime split into packages

@@ -1,6 +1,8 @@
 package emit
 
 import (
+	"fmt"
+
 	"github.com/dave/jennifer/jen"
 
 	"github.com/syncgen/syncgen/generator/model"
@@ -12,8 +14,8 @@ func modelFile(f *jen.File, m *model.Model) {
 	lower := lowerFirst(m.Name)
 	guard := lower + "FieldsChanged_RerunGoGenerate"
 
-	f.Comment("Generated for runtime API version 1.")
-	f.Const().Id("_").Op("=").Qual(runtimePkg, "GeneratedCodeVersion2")
+	f.Commentf("Generated for runtime API version %d.", runtimeVersion)
+	f.Const().Id("_").Op("=").Qual(runtimePkg, fmt.Sprintf("GeneratedCodeVersion%d", runtimeVersion))
 	f.Line()
 	f.Commentf("%s stops the build when %s's fields (names, types", guard, m.Name)
 	f.Comment("or order) changed since syncgen ran: run go generate.")

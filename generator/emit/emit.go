@@ -25,6 +25,12 @@ const (
 	serverPkg  = "github.com/syncgen/syncgen/server"
 )
 
+// runtimeVersion is the runtime API version generated code is written for. The header
+// comment and the guard (const _ = runtime.GeneratedCodeVersionN) both print it, so they
+// agree; a runtime that drops GeneratedCodeVersionN stops stale generated code at compile
+// time.
+const runtimeVersion = 3
+
 // rt names an identifier of the runtime package.
 func rt(name string) *jen.Statement { return jen.Qual(runtimePkg, name) }
 

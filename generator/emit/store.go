@@ -128,11 +128,12 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Func().Add(recv()).Id("UpsertMany").Params(ctx.Clone(), jen.Id("vs").Index().Op("*").Id(name), policies.Clone()).Error().Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("UpsertMany").Call(jen.Id("ctx"), jen.Id("vs"), jen.Id("p").Op("..."))),
 	)
-	deleteDoc := "Delete removes the record with id; deleting an absent record is not an error."
 	if d := m.DeletedAt(); d != nil {
-		deleteDoc = "Delete sets " + d.Name + " on the record with id, keeping it as a tombstone; deleting an\n// absent record is not an error."
+		f.Commentf("Delete sets %s on the record with id, keeping it as a tombstone; deleting an", d.Name)
+		f.Comment("absent record is not an error.")
+	} else {
+		f.Comment("Delete removes the record with id; deleting an absent record is not an error.")
 	}
-	f.Comment(deleteDoc)
 	f.Func().Add(recv()).Id("Delete").Params(ctx.Clone(), jen.Id("id").Add(idType.Clone()), policies.Clone()).Error().Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("Delete").Call(jen.Id("ctx"), jen.String().Call(jen.Id("id")), jen.Id("p").Op("..."))),
 	)

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion2
+// Generated for runtime API version 3.
+const _ = runtime.GeneratedCodeVersion3
 
 // noteFieldsChanged_RerunGoGenerate stops the build when Note's fields (names, types
 // or order) changed since syncgen ran: run go generate.

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Generated for runtime API version 1.
-const _ = runtime.GeneratedCodeVersion2
+// Generated for runtime API version 3.
+const _ = runtime.GeneratedCodeVersion3
 
 // pizzaFieldsChanged_RerunGoGenerate stops the build when Pizza's fields (names, types
 // or order) changed since syncgen ran: run go generate.
@@ -389,10 +389,8 @@ func (r *PizzaRepository) UpsertMany(ctx context.Context, vs []*Pizza, p ...runt
 	return r.s.UpsertMany(ctx, vs, p...)
 }
 
-/*
-Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting an
+// Delete sets DeletedAt on the record with id, keeping it as a tombstone; deleting an
 // absent record is not an error.
-*/
 func (r *PizzaRepository) Delete(ctx context.Context, id string, p ...runtime.Policy) error {
 	return r.s.Delete(ctx, string(id), p...)
 }

@@ -1,4 +1,4 @@
-package generator
+package load
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ type Diagnostics struct {
 	Dir  string // paths print relative to this directory
 }
 
-func (d *Diagnostics) add(pos model.Pos, msg string) {
+func (d *Diagnostics) Add(pos model.Pos, msg string) {
 	d.List = append(d.List, Diagnostic{Pos: pos, Msg: msg})
 }
 
@@ -32,7 +32,7 @@ func (d *Diagnostics) addRaw(pos, msg string) {
 	if !ok {
 		p = model.Pos{File: pos}
 	}
-	d.add(p, msg)
+	d.Add(p, msg)
 }
 
 func (d *Diagnostics) sort() {

@@ -1,4 +1,4 @@
-package generator
+package load
 
 import (
 	"errors"
@@ -15,10 +15,23 @@ import (
 // migrationsDir is the directory, inside a package, of its migrations and snapshot.
 const migrationsDir = "migrations"
 
-// readMigrations reads what a package's migrations/ directory holds, for the pure
-// comparison in package schema: the snapshot and every .sql file. A missing directory is
-// a package that has none yet. show is how the user refers to the directory from the
-// working directory, for the hints of diagnostics.
+// Migrations reads what each package's migrations/ directory holds, in the order of pkgs,
+// for the pure comparison in package schema. workDir is the directory the user runs from:
+// diagnostics' hints name the directories relative to it.
+func Migrations(workDir string, pkgs []*model.Package) ([]schema.Existing, error) {
+	out := make([]schema.Existing, len(pkgs))
+	for i, p := range pkgs {
+		var err error
+		if out[i], err = readMigrations(p, workDir); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Path, err)
+		}
+	}
+	return out, nil
+}
+
+// readMigrations reads one package's migrations/ directory: the snapshot and every .sql
+// file. A missing directory is a package that has none yet. Show is how the user refers to
+// the directory from the working directory, for the hints of diagnostics.
 func readMigrations(p *model.Package, workDir string) (schema.Existing, error) {
 	dir := filepath.Join(p.Dir, migrationsDir)
 	ex := schema.Existing{Dir: dir, Show: migrationsDir, SQL: map[string][]byte{}}
