@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,9 +60,21 @@ func Generate(cfg Config) (*Result, error) {
 	}
 	res := &Result{Packages: pkgs, Files: map[string][]byte{}}
 	diags := &Diagnostics{Dir: cfg.Dir}
+	// Packages without models are skipped, so that ./... works in a module with other
+	// packages; only a run in which no package has models is a mistake.
+	if !slices.ContainsFunc(pkgs, func(p *model.Package) bool { return len(p.Models) > 0 }) {
+		for _, p := range pkgs {
+			diags.Add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))
+		}
+	}
 	for i, p := range pkgs {
 		if len(p.Models) == 0 {
-			diags.Add(model.Pos{File: p.Dir}, fmt.Sprintf("package %s has no models: tag a string id field of an exported struct with sync:\"unique\"", p.Path))
+			// Files generated while it had models no longer belong.
+			stale, err := orphans(p.Dir, nil)
+			if err != nil {
+				return nil, err
+			}
+			res.Remove = append(res.Remove, stale...)
 			continue
 		}
 		code, err := emit.Files(p, emit.Options{Server: cfg.Server})

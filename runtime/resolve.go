@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 )
 
 // Conflict is a record that changed on the remote while it had local writes not yet
@@ -37,6 +38,16 @@ const (
 	// DeleteRecord deletes the record locally, a write pushed like any other.
 	DeleteRecord
 )
+
+var actionNames = [...]string{KeepLocal: "KeepLocal", TakeRemote: "TakeRemote", WriteMerged: "WriteMerged", DeleteRecord: "DeleteRecord"}
+
+// String is the action's Go name.
+func (a Action) String() string {
+	if a >= 0 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
 
 // Resolution is a resolver's decision.
 type Resolution[T any] struct {

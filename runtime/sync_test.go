@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -78,5 +79,16 @@ func TestEventsDropTheOldestForASlowSubscriber(t *testing.T) {
 	}
 	if last.Seq != n-1 {
 		t.Fatalf("last event: seq %d, want %d", last.Seq, n-1)
+	}
+}
+
+func TestActionAndPolicyPrintTheirNames(t *testing.T) {
+	for v, want := range map[fmt.Stringer]string{
+		KeepLocal: "KeepLocal", DeleteRecord: "DeleteRecord", Action(9): "Action(9)",
+		RequireRemote: "RequireRemote", Policy(-1): "Policy(-1)",
+	} {
+		if got := fmt.Sprint(v); got != want {
+			t.Errorf("%d prints %q, want %q", v, got, want)
+		}
 	}
 }

@@ -204,3 +204,22 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("unknown flag: exit %d, want 2", code)
 	}
 }
+
+// ./... covers every package of a module, most of which have no models: they are skipped,
+// and only a run where no package has models is a mistake.
+func TestPackagesWithoutModelsAreSkipped(t *testing.T) {
+	dir := testmod.New(t, map[string]string{
+		"menu/pizza.go":   models,
+		"cmd/app/main.go": "package main\n\nfunc main() {}\n",
+	})
+	if code, _, stderr := syncgen(t, dir, "./..."); code != 0 {
+		t.Fatalf("syncgen ./...: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := syncgen(t, dir, "-check", "./..."); code != 0 {
+		t.Fatalf("syncgen -check ./...: exit %d: %s%s", code, stdout, stderr)
+	}
+	code, _, stderr := syncgen(t, dir, "./cmd/...")
+	if code != 1 || !strings.Contains(stderr, "package example.com/app/cmd/app has no models") {
+		t.Fatalf("syncgen ./cmd/...: exit %d: %s", code, stderr)
+	}
+}
