@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,22 +35,7 @@ func PocketBaseBin() string {
 	if p := os.Getenv("SYNCGEN_POCKETBASE"); p != "" {
 		return p
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "syncgen", "pocketbase", "pocketbase")
-}
-
-// pocketBaseUnavailable fails in CI, where .ci/run built PocketBase, and skips elsewhere.
-func pocketBaseUnavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s; .ci/run builds it with .ci/pocketbase.sh", msg)
-	}
-	t.Skipf("%s; build it with: %s", msg, pocketBaseInstall)
+	return filepath.Join(cacheDir(), "pocketbase", "pocketbase")
 }
 
 // PocketBase runs PocketBase on a free loopback port over a new temporary data directory
@@ -65,59 +48,32 @@ func pocketBaseUnavailable(t testing.TB, format string, args ...any) {
 func PocketBase(t testing.TB) (baseURL, token string) {
 	t.Helper()
 	bin := PocketBaseBin()
-	if _, err := os.Stat(bin); err != nil {
-		pocketBaseUnavailable(t, "PocketBase not found at %s", bin)
-	}
 	dir := filepath.Join(t.TempDir(), "pb_data")
+	s := server{name: "PocketBase", install: pocketBaseInstall, health: "/api/health", wait: 30 * time.Second,
+		command: func(addr string) *exec.Cmd {
+			// --dev=false: PocketBase turns on its dev mode (every SQL statement logged) when
+			// its binary lies under the temporary directory, as if started by go run.
+			cmd := exec.Command(bin, "serve", "--dev=false", "--http", addr, "--dir", dir)
+			cmd.Dir = filepath.Dir(dir)
+			return cmd
+		}}
+	if _, err := os.Stat(bin); err != nil {
+		s.unavailable(t, "PocketBase not found at %s", bin)
+	}
 
 	// The superuser first: the command migrates the new data directory and exits.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	upsert := exec.CommandContext(ctx, bin, "superuser", "upsert", PocketBaseEmail, PocketBasePassword, "--dir", dir)
 	if out, err := upsert.CombinedOutput(); err != nil {
-		pocketBaseUnavailable(t, "PocketBase: %s superuser upsert: %v\n%s", bin, err, out)
+		s.unavailable(t, "PocketBase: %s superuser upsert: %v\n%s", bin, err, out)
 	}
-
-	var lastErr error
-	for range 3 { // the free port can be taken between finding it and PocketBase binding it
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-
-		var out lockedBuffer
-		// --dev=false: PocketBase turns on its dev mode (every SQL statement logged) when
-		// its binary lies under the temporary directory, as if started by go run.
-		cmd := exec.Command(bin, "serve", "--dev=false", "--http", addr, "--dir", dir)
-		cmd.Dir = filepath.Dir(dir)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			pocketBaseUnavailable(t, "PocketBase: start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
-		}
-
-		base := "http://" + addr
-		if lastErr = waitForPocketBase(base, exited); lastErr == nil {
-			token, err := PocketBaseToken(base, PocketBaseEmail, PocketBasePassword)
-			if err != nil {
-				stop()
-				t.Fatalf("PocketBase: %v; output:\n%s", err, out.String())
-			}
-			t.Cleanup(stop)
-			return base, token
-		}
-		stop()
-		lastErr = fmt.Errorf("%w; output:\n%s", lastErr, out.String())
+	base := s.start(t)
+	token, err := PocketBaseToken(base, PocketBaseEmail, PocketBasePassword)
+	if err != nil {
+		t.Fatalf("PocketBase: %v", err)
 	}
-	pocketBaseUnavailable(t, "PocketBase did not start: %v", lastErr)
-	return "", ""
+	return base, token
 }
 
 // PocketBaseToken signs a superuser in and returns the auth token.
@@ -136,29 +92,4 @@ func PocketBaseToken(baseURL, email, password string) (string, error) {
 		return "", fmt.Errorf("superuser sign-in: %s: %s", resp.Status, strings.TrimSpace(string(data)))
 	}
 	return auth.Token, nil
-}
-
-// waitForPocketBase polls /api/health until it answers 200, the process exits, or 30 s
-// pass.
-func waitForPocketBase(base string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get(base + "/api/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET /api/health: %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("PocketBase exited: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("PocketBase did not answer within 30s: %v", err)
-		}
-	}
 }
