@@ -537,8 +537,10 @@ func (s *Store[T]) refs(ctx context.Context, id string) ([][2]string, error) {
 		if c.Ref == "" || target == nil {
 			continue
 		}
-		if ref := refValue(vals[i]); ref != "" && !(target == syncModel(s) && ref == id) {
-			out = append(out, [2]string{target.schema().Table, ref})
+		for _, ref := range refKeys(vals[i]) {
+			if !(target == syncModel(s) && ref == id) {
+				out = append(out, [2]string{target.schema().Table, ref})
+			}
 		}
 	}
 	return out, nil
