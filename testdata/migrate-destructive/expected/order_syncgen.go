@@ -246,8 +246,8 @@ func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...run
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *OrderRepository) Subscribe(ctx context.Context, q OrderQuery) <-chan []Order {
 	return r.s.Subscribe(ctx, q.q)
 }
