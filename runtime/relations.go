@@ -31,10 +31,9 @@ type RelationSpec struct {
 	join          *Schema // relThrough
 	// ref is the ref column: the owner's (relForward), the target's (relReverse), or the
 	// join's column holding the owner's id (relThrough).
-	ref      *Column
-	refIndex int     // ref's position in its schema's columns
-	joinRef  *Column // relThrough: the join's column holding the target's id
-	err      error   // the generated code named a field its schema does not have
+	ref     *Column
+	joinRef *Column // relThrough: the join's column holding the target's id
+	err     error   // the generated code named a field its schema does not have
 }
 
 // Forward is the relation from owner to target through owner's ref field: a book's
@@ -42,7 +41,7 @@ type RelationSpec struct {
 // `sync:"ref=Tag"`).
 func Forward(name string, owner *Schema, field string, target *Schema) *RelationSpec {
 	r := &RelationSpec{kind: relForward, name: owner.Model + "." + name, owner: owner, target: target}
-	r.ref, r.refIndex, r.err = fieldColumn(owner, field)
+	r.ref, r.err = fieldColumn(owner, field)
 	return r
 }
 
@@ -50,7 +49,7 @@ func Forward(name string, owner *Schema, field string, target *Schema) *Relation
 // it: an author's books (Book.AuthorID), a tag's books (Book.TagIDs).
 func Reverse(name string, owner, source *Schema, field string) *RelationSpec {
 	r := &RelationSpec{kind: relReverse, name: owner.Model + "." + name, owner: owner, target: source}
-	r.ref, r.refIndex, r.err = fieldColumn(source, field)
+	r.ref, r.err = fieldColumn(source, field)
 	return r
 }
 
@@ -59,20 +58,20 @@ func Reverse(name string, owner, source *Schema, field string) *RelationSpec {
 // BookTag.TagID).
 func Through(name string, owner, join *Schema, ownerField, targetField string, target *Schema) *RelationSpec {
 	r := &RelationSpec{kind: relThrough, name: owner.Model + "." + name, owner: owner, target: target, join: join}
-	r.ref, r.refIndex, r.err = fieldColumn(join, ownerField)
+	r.ref, r.err = fieldColumn(join, ownerField)
 	if r.err == nil {
-		r.joinRef, _, r.err = fieldColumn(join, targetField)
+		r.joinRef, r.err = fieldColumn(join, targetField)
 	}
 	return r
 }
 
-func fieldColumn(s *Schema, field string) (*Column, int, error) {
+func fieldColumn(s *Schema, field string) (*Column, error) {
 	for i := range s.Columns {
 		if s.Columns[i].Field == field {
-			return &s.Columns[i], i, nil
+			return &s.Columns[i], nil
 		}
 	}
-	return nil, 0, fmt.Errorf("%s has no stored field %s: run go generate", s.Model, field)
+	return nil, fmt.Errorf("%s has no stored field %s: run go generate", s.Model, field)
 }
 
 // tables lists the tables whose writes can change what the relation loads.
@@ -178,7 +177,62 @@ type Relation[T any] interface {
 
 // relation is what One and Many share: T and C are the owner's model and condition
 // type, U and D the target's.
-type relation[T any, C CondType, U any, D CondType] struct{ s *RelationSpec }
+type relation[T any, C CondType, U any, D CondType] struct {
+	s *RelationSpec
+	// key is the index of the owner's field whose ids the relation looks up: the ref
+	// field of a forward relation, else the owner's id. It is read by reflection, which
+	// for a string costs no allocation.
+	key []int
+}
+
+func newRelation[T any, C CondType, U any, D CondType](s *RelationSpec) relation[T, C, U, D] {
+	r := relation[T, C, U, D]{s: s}
+	if s.err != nil {
+		return r
+	}
+	field := ""
+	if s.kind == relForward {
+		field = s.ref.Field
+	} else {
+		for _, c := range s.owner.Columns {
+			if c.Unique {
+				field = c.Field
+			}
+		}
+	}
+	f, ok := reflect.TypeFor[T]().FieldByName(field)
+	if !ok {
+		s.err = fmt.Errorf("%s has no field %q: run go generate", s.owner.Model, field)
+		return r
+	}
+	r.key = f.Index
+	return r
+}
+
+// keys appends the ids v's key field holds to buf: one for a string (none when empty or
+// nil), each of a []string's.
+func (r relation[T, C, U, D]) keys(v *T, buf []string) []string {
+	fv := reflect.ValueOf(v).Elem().FieldByIndex(r.key)
+	if fv.Kind() == reflect.Pointer {
+		if fv.IsNil() {
+			return buf
+		}
+		fv = fv.Elem()
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		if id := fv.String(); id != "" {
+			buf = append(buf, id)
+		}
+	case reflect.Slice:
+		for i := range fv.Len() {
+			if id := fv.Index(i).String(); id != "" {
+				buf = append(buf, id)
+			}
+		}
+	}
+	return buf
+}
 
 func (r relation[T, C, U, D]) spec() *RelationSpec { return r.s }
 
@@ -198,8 +252,9 @@ func (r relation[T, C, U, D]) Has(conds ...D) C {
 	return C(Cond{sql: r.s.hasSQL(where), args: args, info: info})
 }
 
-// fetch runs the relation's one query for the owners, and returns the related records by
-// owner id, in the target's id order (a forward list: in the list's order).
+// fetch runs the relation's one query for the owners' keys: the ids their ref fields
+// hold (forward), else their own ids. It returns the related records by key, in the
+// target's id order.
 func (r relation[T, C, U, D]) fetch(ctx context.Context, db queryer, repo *Repo, owners *Loaded[T]) (map[string][]U, error) {
 	if r.s.err != nil {
 		return nil, fmt.Errorf("load %s: %w", r.s.name, r.s.err)
@@ -208,11 +263,7 @@ func (r relation[T, C, U, D]) fetch(ctx context.Context, db queryer, repo *Repo,
 	if !ok || repo.byModel[r.s.owner.Model] == nil {
 		return nil, fmt.Errorf("load %s: not a relation of this repository's models", r.s.name)
 	}
-	oa := owners.a
-	// The keys to look up: the ids the owners' ref fields hold (forward), else the owners'
-	// own ids.
 	var keys []string
-	var refs [][]string // forward: each owner's ids
 	seen := map[string]bool{}
 	add := func(k string) {
 		if k != "" && !seen[k] {
@@ -220,22 +271,16 @@ func (r relation[T, C, U, D]) fetch(ctx context.Context, db queryer, repo *Repo,
 			keys = append(keys, k)
 		}
 	}
-	if r.s.kind == relForward {
-		refs = make([][]string, len(owners.Records))
-		for i := range owners.Records {
-			refs[i] = refKeys(oa.Values(&owners.Records[i])[r.s.refIndex])
-			for _, k := range refs[i] {
-				add(k)
-			}
-		}
-	} else {
-		for i := range owners.Records {
-			add(oa.ID(&owners.Records[i]))
+	var buf []string
+	for i := range owners.Records {
+		buf = r.keys(&owners.Records[i], buf[:0])
+		for _, k := range buf {
+			add(k)
 		}
 	}
-	out := make(map[string][]U, len(owners.Records))
+	found := make(map[string][]U, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return found, nil
 	}
 	list, err := json.Marshal(keys)
 	if err != nil {
@@ -246,11 +291,11 @@ func (r relation[T, C, U, D]) fetch(ctx context.Context, db queryer, repo *Repo,
 		return nil, fmt.Errorf("load %s: %w", r.s.name, err)
 	}
 	defer rows.Close()
-	found := map[string][]U{}
 	var key string
+	var u, zero U
+	dest := append([]any{&key}, target.a.Pointers(&u)...) // u is copied out of each row
 	for rows.Next() {
-		var u U
-		dest := append([]any{&key}, target.a.Pointers(&u)...)
+		u = zero
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("load %s: scan: %w", r.s.name, err)
 		}
@@ -259,18 +304,7 @@ func (r relation[T, C, U, D]) fetch(ctx context.Context, db queryer, repo *Repo,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", r.s.name, err)
 	}
-	if r.s.kind != relForward {
-		return found, nil
-	}
-	for i := range owners.Records {
-		id := oa.ID(&owners.Records[i])
-		for _, k := range refs[i] {
-			if us := found[k]; len(us) > 0 {
-				out[id] = append(out[id], us...)
-			}
-		}
-	}
-	return out, nil
+	return found, nil
 }
 
 // One is a relation to at most one record: a ref field's target (a book's author).
@@ -280,7 +314,7 @@ type One[T any, C CondType, U any, D CondType] struct {
 
 // NewOne is used by generated code.
 func NewOne[T any, C CondType, U any, D CondType](s *RelationSpec) One[T, C, U, D] {
-	return One[T, C, U, D]{relation[T, C, U, D]{s}}
+	return One[T, C, U, D]{newRelation[T, C, U, D](s)}
 }
 
 func (r One[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into *Loaded[T]) error {
@@ -292,7 +326,7 @@ func (r One[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into 
 	for id, us := range found {
 		m[id] = us[0]
 	}
-	into.related[r.s] = m
+	into.related[r.s] = m // by the target's id
 	return nil
 }
 
@@ -300,8 +334,13 @@ func (r One[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into 
 // empty, points to a record that is absent or deleted, or res was not loaded with r.
 func (r One[T, C, U, D]) Of(res *Loaded[T], v T) (U, bool) {
 	m, _ := res.related[r.s].(map[string]U)
-	u, ok := m[res.a.ID(&v)]
-	return u, ok
+	var buf [1]string
+	if ids := r.keys(&v, buf[:0]); len(ids) == 1 {
+		u, ok := m[ids[0]]
+		return u, ok
+	}
+	var zero U
+	return zero, false
 }
 
 // Many is a relation to any number of records: the records whose ref field points to
@@ -313,7 +352,7 @@ type Many[T any, C CondType, U any, D CondType] struct {
 
 // NewMany is used by generated code.
 func NewMany[T any, C CondType, U any, D CondType](s *RelationSpec) Many[T, C, U, D] {
-	return Many[T, C, U, D]{relation[T, C, U, D]{s}}
+	return Many[T, C, U, D]{newRelation[T, C, U, D](s)}
 }
 
 func (r Many[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into *Loaded[T]) error {
@@ -321,7 +360,7 @@ func (r Many[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into
 	if err != nil {
 		return err
 	}
-	into.related[r.s] = found
+	into.related[r.s] = found // by the key: the target's id (forward), else the owner's
 	return nil
 }
 
@@ -329,14 +368,22 @@ func (r Many[T, C, U, D]) load(ctx context.Context, db queryer, repo *Repo, into
 // list's order); nil when there are none or res was not loaded with r.
 func (r Many[T, C, U, D]) Of(res *Loaded[T], v T) []U {
 	m, _ := res.related[r.s].(map[string][]U)
-	return m[res.a.ID(&v)]
+	var buf [1]string
+	ids := r.keys(&v, buf[:0])
+	if len(ids) == 1 {
+		return m[ids[0]]
+	}
+	var out []U
+	for _, id := range ids {
+		out = append(out, m[id]...)
+	}
+	return out
 }
 
 // Loaded is a query's records with the relations it was asked to load; read a record's
 // related records with the relation: BookRel.Author.Of(res, book).
 type Loaded[T any] struct {
 	Records []T
-	a       Adapter[T]
 	related map[*RelationSpec]any // by relation: map[owner id]U (One) or []U (Many)
 }
 
@@ -365,7 +412,7 @@ func (s *Store[T]) findWith(ctx context.Context, db queryer, q Query, rels []Rel
 	if err != nil {
 		return nil, err
 	}
-	res := &Loaded[T]{Records: records, a: s.a, related: make(map[*RelationSpec]any, len(rels))}
+	res := &Loaded[T]{Records: records, related: make(map[*RelationSpec]any, len(rels))}
 	for _, r := range rels {
 		if err := r.load(ctx, db, s.repo, res); err != nil {
 			return nil, fmt.Errorf("find %s: %w", s.s.Model, err)

@@ -205,9 +205,11 @@ func (s *Store[T]) findOn(ctx context.Context, db queryer, q Query) ([]T, error)
 	}
 	defer rows.Close()
 	var out []T
+	var v, zero T
+	dest := s.a.Pointers(&v) // one set of destinations for every row: v is copied out
 	for rows.Next() {
-		var v T
-		if err := rows.Scan(s.a.Pointers(&v)...); err != nil {
+		v = zero // a JSON map or slice would otherwise keep the last row's entries
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("find %s: scan: %w", s.s.Model, err)
 		}
 		out = append(out, v)
