@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,7 +33,10 @@ type Condition struct {
 	JSON   string // the column's key on the wire ("" when it never travels)
 	Op     Op
 	Values []any        // the operands, as given (time.Time for times)
-	Any    []*Condition // OpOr: any of these holds
+	Any    []*Condition // OpOr: any of these holds; OpHas: the related record's conditions
+	// Relation names the relation of an OpHas condition ("Book.Author"); a remote that
+	// cannot express it lists more, and the local answer stays exact.
+	Relation string
 }
 
 // Op is a condition's operator.
@@ -52,6 +56,7 @@ const (
 	OpIsNull    Op = "isNull"
 	OpNotNull   Op = "notNull"
 	OpOr        Op = "or"
+	OpHas       Op = "has" // a related record matches (Relation, Any)
 )
 
 // Order is one ORDER BY term; generated code declares a per-model type like Cond's.
@@ -238,7 +243,40 @@ func (f Field[C, O, V]) list(op Op, vs []V) C {
 	if op == OpNotIn {
 		sqlOp = " NOT IN ("
 	}
+	if len(vs) > inlineValues {
+		// One parameter holding every value: SQLite limits a statement's parameters.
+		return C(Cond{sql: f.col.quoted + sqlOp + "SELECT value FROM json_each(?))", args: []any{jsonValues(args)}, info: info})
+	}
 	return C(Cond{sql: f.col.quoted + sqlOp + strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",") + ")", args: args, info: info})
+}
+
+// inlineValues is the longest list In and NotIn bind one parameter per value; a longer
+// one goes as one JSON array through json_each, so any number of values fits.
+const inlineValues = 64
+
+// jsonValues encodes bound values as a JSON array for json_each: strings, numbers and
+// booleans, as the driver would bind them (json_each gives true as 1, as the driver binds
+// it). Other values (bytes, times of a Scanner type) cannot travel so and fail the
+// statement.
+func jsonValues(args []any) any {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return badValue{fmt.Errorf("value %d of the list: %w", i, err)}
+		}
+		switch v.(type) {
+		case nil, int64, float64, bool, string:
+		default:
+			return badValue{fmt.Errorf("value %d of the list: a %T cannot be listed beyond %d values: use strings, numbers or booleans", i, v, inlineValues)}
+		}
+		vals[i] = v
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return badValue{err}
+	}
+	return string(b)
 }
 
 // Eq is column = v.

@@ -245,18 +245,22 @@ func (r *Repo) ownTables() (string, []any) {
 	return "model IN (?" + strings.Repeat(", ?", len(args)-1) + ")", args
 }
 
-// watch registers a wake-up channel for committed writes to table.
-func (r *Repo) watch(table string) (<-chan struct{}, func()) {
+// watchTables registers one wake-up channel for committed writes to any of tables.
+func (r *Repo) watchTables(tables []string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	r.mu.Lock()
-	if r.watchers[table] == nil {
-		r.watchers[table] = map[chan struct{}]struct{}{}
+	for _, t := range tables {
+		if r.watchers[t] == nil {
+			r.watchers[t] = map[chan struct{}]struct{}{}
+		}
+		r.watchers[t][ch] = struct{}{}
 	}
-	r.watchers[table][ch] = struct{}{}
 	r.mu.Unlock()
 	return ch, func() {
 		r.mu.Lock()
-		delete(r.watchers[table], ch)
+		for _, t := range tables {
+			delete(r.watchers[t], ch)
+		}
 		r.mu.Unlock()
 	}
 }

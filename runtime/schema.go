@@ -36,4 +36,13 @@ type Column struct {
 
 	Unique, UpdatedAt, DeletedAt, Index, Local, ReadOnly bool
 	Ref                                                  string // the Go name of the model this column refers to, or ""
+	// OnDelete is what deleting the record Ref points to does to this one: OnDeleteCascade,
+	// OnDeleteRestrict, or "" (nothing: records sync in any order).
+	OnDelete string
 }
+
+// The onDelete rules of a ref column (sync:"ref=Author,onDelete=cascade").
+const (
+	OnDeleteCascade  = "cascade"  // deleting the target deletes the records pointing to it
+	OnDeleteRestrict = "restrict" // deleting a target that live records point to fails: *RestrictError
+)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -183,6 +184,11 @@ func (s *Store[T]) findLocal(ctx context.Context, q Query) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.findOn(ctx, db, q)
+}
+
+// findOn answers q on db.
+func (s *Store[T]) findOn(ctx context.Context, db queryer, q Query) ([]T, error) {
 	where, args := s.where(q)
 	query := "SELECT " + s.sql.columns + " FROM " + quoteIdent(s.s.Table) + where
 	if len(q.orders) > 0 {
@@ -199,9 +205,11 @@ func (s *Store[T]) findLocal(ctx context.Context, q Query) ([]T, error) {
 	}
 	defer rows.Close()
 	var out []T
+	var v, zero T
+	dest := s.a.Pointers(&v) // one set of destinations for every row: v is copied out
 	for rows.Next() {
-		var v T
-		if err := rows.Scan(s.a.Pointers(&v)...); err != nil {
+		v = zero // a JSON map or slice would otherwise keep the last row's entries
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("find %s: scan: %w", s.s.Model, err)
 		}
 		out = append(out, v)
@@ -317,34 +325,43 @@ func (s *Store[T]) bind(v *T) ([]any, error) {
 	return vals, nil
 }
 
-// Subscribe sends q's result now and after every committed write that touches the model;
-// a reader that falls behind gets only the latest result. The channel closes when ctx
-// ends or the repository closes.
+// Subscribe sends q's result now and after every committed write that touches the model
+// and changes the result; a reader that falls behind gets only the latest result. The
+// channel closes when ctx ends or the repository closes.
 func (s *Store[T]) Subscribe(ctx context.Context, q Query) <-chan []T {
-	out := make(chan []T, 1)
-	wake, stop := s.repo.watch(s.s.Table)
-	if !s.repo.background() {
+	return subscribe(s.repo, ctx, []string{s.s.Table}, func() ([]T, error) { return s.findLocal(ctx, q) })
+}
+
+// subscribe sends find's answer now and after each commit that touches one of tables,
+// unless it equals the last one sent; a reader that falls behind gets only the latest.
+func subscribe[R any](r *Repo, ctx context.Context, tables []string, find func() (R, error)) <-chan R {
+	out := make(chan R, 1)
+	wake, stop := r.watchTables(tables)
+	if !r.background() {
 		stop()
 		close(out)
 		return out
 	}
 	go func() {
-		defer s.repo.bg.Done()
+		defer r.bg.Done()
 		defer close(out)
 		defer stop()
+		var last R
+		sent := false
 		for {
-			res, err := s.findLocal(ctx, q)
-			if err == nil {
+			res, err := find()
+			if err == nil && !(sent && reflect.DeepEqual(res, last)) {
 				select { // replace a result the reader has not taken yet
 				case <-out:
 				default:
 				}
 				out <- res
+				last, sent = res, true
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-s.repo.ctx.Done():
+			case <-r.ctx.Done():
 				return
 			case <-wake:
 			}

@@ -246,18 +246,28 @@ func (s *Store[T]) body(v *T, base []byte) (json.RawMessage, error) {
 
 // Delete removes the record with id; deleting an absent record is not an error. A model
 // with deletedAt keeps it as a tombstone, and with RequireRemote sends the tombstone as a
-// write; other models send a DELETE.
+// write; other models send a DELETE. Refs declared onDelete=cascade delete the records
+// that point to it in the same transaction, each queued as a delete (but with LocalOnly);
+// onDelete=restrict refuses with a *RestrictError while live records point to it.
 func (s *Store[T]) Delete(ctx context.Context, id string, ps ...Policy) error {
 	p, err := s.writePolicy(ps)
 	if err != nil {
 		return err
 	}
 	if p == RequireRemote {
+		// Refused by an onDelete=restrict ref: refuse before the remote deletes it.
+		if err := s.repo.onDelete(ctx, s.repo.db.reader, nil, s.s, id, false); err != nil {
+			return err
+		}
 		if err := s.deleteRemote(ctx, id); err != nil {
 			return err
 		}
 	}
 	return s.write(ctx, func(tx *Tx) error {
+		// The records whose onDelete refs point here go first, queued as deletes of their own.
+		if err := s.repo.onDelete(ctx, tx.q, tx, s.s, id, p != LocalOnly); err != nil {
+			return err
+		}
 		if err := s.deleteTx(ctx, tx, id, p == OptimisticLocal); err != nil || p != RequireRemote || s.sql.deleted != nil {
 			return err
 		}

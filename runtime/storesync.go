@@ -28,6 +28,8 @@ type syncModel interface {
 	// pushBody is the body of a queued write of the record's current state: nil for a
 	// DELETE.
 	pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error)
+	// deleteTx deletes a record locally in tx, queueing the delete when queue is set.
+	deleteTx(ctx context.Context, tx *Tx, id string, queue bool) error
 	// refs lists the records, by table and id, that the record's ref fields point to.
 	refs(ctx context.Context, id string) ([][2]string, error)
 	// acked records that the remote took a write and answered with answer (nil: no
@@ -537,8 +539,10 @@ func (s *Store[T]) refs(ctx context.Context, id string) ([][2]string, error) {
 		if c.Ref == "" || target == nil {
 			continue
 		}
-		if ref := refValue(vals[i]); ref != "" && !(target == syncModel(s) && ref == id) {
-			out = append(out, [2]string{target.schema().Table, ref})
+		for _, ref := range refKeys(vals[i]) {
+			if !(target == syncModel(s) && ref == id) {
+				out = append(out, [2]string{target.schema().Table, ref})
+			}
 		}
 	}
 	return out, nil

@@ -10,7 +10,7 @@ import (
 
 // modelFile emits a model's file: the version and staleness guards, the schema and the
 // adapter between the struct and its row.
-func modelFile(f *jen.File, m *model.Model) {
+func modelFile(f *jen.File, m *model.Model, rels []*model.Relation) {
 	lower := lowerFirst(m.Name)
 	guard := lower + "FieldsChanged_RerunGoGenerate"
 
@@ -104,6 +104,7 @@ func modelFile(f *jen.File, m *model.Model) {
 	f.Line()
 	wireDecls(f, m)
 	storeDecls(f, m)
+	relationDecls(f, m, rels)
 }
 
 var kindConst = map[model.Kind]string{
@@ -135,6 +136,9 @@ func columnLit(f *model.Field) jen.Code {
 	}
 	if f.Ref != "" {
 		items = append(items, kv("Ref", jen.Lit(f.Ref)))
+	}
+	if f.OnDelete != "" {
+		items = append(items, kv("OnDelete", jen.Lit(f.OnDelete)))
 	}
 	return jen.Values(items...)
 }

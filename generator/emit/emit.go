@@ -43,9 +43,10 @@ type Options struct {
 // directory).
 func Files(p *model.Package, opts Options) (map[string][]byte, error) {
 	out := map[string][]byte{}
+	rels := p.Relations()
 	for _, m := range p.Models {
 		f := newFile(p)
-		modelFile(f, m)
+		modelFile(f, m, rels[m.Name])
 		if err := render(out, FileName(m), f); err != nil {
 			return nil, err
 		}

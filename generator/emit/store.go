@@ -142,8 +142,8 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Func().Add(recv()).Id("Hydrate").Params(ctx.Clone(), jen.Id("q").Id(query), jen.Id("opts").Op("...").Add(rt("HydrateOption"))).Params(jen.Index().Id(name), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("Hydrate").Call(jen.Id("ctx"), jen.Id("q").Dot("q"), jen.Id("opts").Op("..."))),
 	)
-	f.Comment("Subscribe sends q's result now and after every committed write to the model; a slow")
-	f.Comment("reader gets only the latest result. The channel closes when ctx ends.")
+	f.Comment("Subscribe sends q's result now and after every committed write to the model that")
+	f.Comment("changes it; a slow reader gets only the latest result. The channel closes when ctx ends.")
 	f.Func().Add(recv()).Id("Subscribe").Params(ctx.Clone(), jen.Id("q").Id(query)).Op("<-").Chan().Index().Id(name).Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("Subscribe").Call(jen.Id("ctx"), jen.Id("q").Dot("q"))),
 	)

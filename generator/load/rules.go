@@ -34,8 +34,8 @@ func (l *loader) checkModel(m *model.Model) {
 				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"deletedAt\" needs a *time.Time field, found %s", where, exprString(f.Type.Expr)))
 			}
 		}
-		if f.Ref != "" && f.Type.Kind != model.KindString {
-			l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"ref=%s\" needs a string (or *string) field holding the id, found %s", where, f.Ref, exprString(f.Type.Expr)))
+		if f.Ref != "" && f.Type.Kind != model.KindString && !stringSlice(f.Type.Expr) {
+			l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"ref=%s\" needs a string (or *string) field holding the id, or a []string holding ids, found %s", where, f.Ref, exprString(f.Type.Expr)))
 		}
 	}
 	switch len(unique) {
@@ -99,6 +99,11 @@ func (l *loader) checkPackage(models []*model.Model) {
 			}
 		}
 	}
+}
+
+// stringSlice reports whether a type is []string: a ref field that lists ids.
+func stringSlice(e model.TypeExpr) bool {
+	return e.Kind == model.Slice && e.Elem.Kind == model.Named && e.Elem.Pkg == "" && e.Elem.Name == "string"
 }
 
 func modelNames(models []*model.Model) string {

@@ -97,6 +97,7 @@ type Options struct {
 	ReadOnly  bool
 	Skip      bool   // sync:"-"
 	Ref       string // sync:"ref=Model": the referenced model's Go name
+	OnDelete  string // sync:"onDelete=cascade|restrict" on a ref: what deleting its target does
 	Renamed   string // sync:"renamed=old": the column's previous name
 }
 

@@ -30,6 +30,7 @@ var syncOptions = []optionSpec{
 	{name: "local", flag: func(o *Options) *bool { return &o.Local }},
 	{name: "readonly", flag: func(o *Options) *bool { return &o.ReadOnly }},
 	{name: "renamed", value: func(o *Options) *string { return &o.Renamed }, placeholder: "old", check: checkColumnName},
+	{name: "onDelete", value: func(o *Options) *string { return &o.OnDelete }, placeholder: "cascade|restrict", check: checkOnDelete},
 	{name: "-", flag: func(o *Options) *bool { return &o.Skip }},
 }
 
@@ -87,6 +88,9 @@ func ParseSyncTag(tag string) (Options, []string) {
 	}
 	problems = append(problems, skipConflicts(present)...)
 	problems = append(problems, combinationConflicts(present)...)
+	if slices.Contains(present, "onDelete") && !slices.Contains(present, "ref") {
+		problems = append(problems, `sync option "onDelete" needs ref=Model on the same field (it says what deleting the referenced record does)`)
+	}
 	return o, problems
 }
 
@@ -177,6 +181,14 @@ func checkColumnName(v string) string {
 		if !letter && !(digit && i > 0) {
 			return "is not a valid column name (use letters, digits and underscores, not starting with a digit)"
 		}
+	}
+	return ""
+}
+
+// checkOnDelete accepts the onDelete rules the runtime applies.
+func checkOnDelete(v string) string {
+	if v != "cascade" && v != "restrict" {
+		return "is not an onDelete rule (write onDelete=cascade or onDelete=restrict)"
 	}
 	return ""
 }

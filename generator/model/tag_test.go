@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-const validList = "(valid: unique, updatedAt, deletedAt, index, ref=Model, local, readonly, renamed=old, -)"
+const validList = "(valid: unique, updatedAt, deletedAt, index, ref=Model, local, readonly, renamed=old, onDelete=cascade|restrict, -)"
 
 var syncTagTests = []struct {
 	tag      string
@@ -28,6 +28,14 @@ var syncTagTests = []struct {
 	{tag: "renamed=_x1", want: Options{Renamed: "_x1"}},
 	{tag: "-", want: Options{Skip: true}},
 
+	{tag: "ref=Author,onDelete=cascade", want: Options{Ref: "Author", OnDelete: "cascade"}},
+	{tag: "onDelete=restrict, ref=Author", want: Options{Ref: "Author", OnDelete: "restrict"}},
+	{tag: "onDelete=cascade", want: Options{OnDelete: "cascade"},
+		problems: []string{`sync option "onDelete" needs ref=Model on the same field (it says what deleting the referenced record does)`}},
+	{tag: "ref=Author,onDelete=setNull", want: Options{Ref: "Author"},
+		problems: []string{`sync option "onDelete=setNull": "setNull" is not an onDelete rule (write onDelete=cascade or onDelete=restrict)`}},
+	{tag: "ref=Author,onDelete", want: Options{Ref: "Author"},
+		problems: []string{`sync option "onDelete" needs a value (write onDelete=cascade|restrict)`}},
 	// Nothing at all.
 	{tag: "", want: Options{}},
 	{tag: "  ", want: Options{}},

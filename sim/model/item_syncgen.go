@@ -260,8 +260,32 @@ func (r *ItemRepository) Hydrate(ctx context.Context, q ItemQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *ItemRepository) Subscribe(ctx context.Context, q ItemQuery) <-chan []Item {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// itemRelations is the type of ItemRel.
+type itemRelations struct {
+	// Notes are the Note records whose ItemID points to the Item.
+	Notes runtime.Many[Item, ItemCond, Note, NoteCond]
+}
+
+// ItemRel holds Item's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: ItemQuery{}.Where(ItemRel.Notes.Has(…)).
+var ItemRel = itemRelations{
+	Notes: runtime.NewMany[Item, ItemCond, Note, NoteCond](runtime.Reverse("Notes", &itemSchema, &noteSchema, "ItemID")),
+}
+
+// FindWith returns the Item records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: ItemRel.Notes.Of(res, v).
+func (r *ItemRepository) FindWith(ctx context.Context, q ItemQuery, rels ...runtime.Relation[Item]) (*runtime.Loaded[Item], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *ItemRepository) SubscribeWith(ctx context.Context, q ItemQuery, rels ...runtime.Relation[Item]) <-chan *runtime.Loaded[Item] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

@@ -239,8 +239,32 @@ func (r *NoteRepository) Hydrate(ctx context.Context, q NoteQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *NoteRepository) Subscribe(ctx context.Context, q NoteQuery) <-chan []Note {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// noteRelations is the type of NoteRel.
+type noteRelations struct {
+	// Item is the Item that ItemID points to.
+	Item runtime.One[Note, NoteCond, Item, ItemCond]
+}
+
+// NoteRel holds Note's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: NoteQuery{}.Where(NoteRel.Item.Has(…)).
+var NoteRel = noteRelations{
+	Item: runtime.NewOne[Note, NoteCond, Item, ItemCond](runtime.Forward("Item", &noteSchema, "ItemID", &itemSchema)),
+}
+
+// FindWith returns the Note records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: NoteRel.Item.Of(res, v).
+func (r *NoteRepository) FindWith(ctx context.Context, q NoteQuery, rels ...runtime.Relation[Note]) (*runtime.Loaded[Note], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *NoteRepository) SubscribeWith(ctx context.Context, q NoteQuery, rels ...runtime.Relation[Note]) <-chan *runtime.Loaded[Note] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

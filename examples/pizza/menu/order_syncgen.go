@@ -266,8 +266,32 @@ func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...run
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *OrderRepository) Subscribe(ctx context.Context, q OrderQuery) <-chan []Order {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// orderRelations is the type of OrderRel.
+type orderRelations struct {
+	// Pizza is the Pizza that PizzaID points to.
+	Pizza runtime.One[Order, OrderCond, Pizza, PizzaCond]
+}
+
+// OrderRel holds Order's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: OrderQuery{}.Where(OrderRel.Pizza.Has(…)).
+var OrderRel = orderRelations{
+	Pizza: runtime.NewOne[Order, OrderCond, Pizza, PizzaCond](runtime.Forward("Pizza", &orderSchema, "PizzaID", &pizzaSchema)),
+}
+
+// FindWith returns the Order records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: OrderRel.Pizza.Of(res, v).
+func (r *OrderRepository) FindWith(ctx context.Context, q OrderQuery, rels ...runtime.Relation[Order]) (*runtime.Loaded[Order], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *OrderRepository) SubscribeWith(ctx context.Context, q OrderQuery, rels ...runtime.Relation[Order]) <-chan *runtime.Loaded[Order] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

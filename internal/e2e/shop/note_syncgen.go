@@ -219,8 +219,8 @@ func (r *NoteRepository) Hydrate(ctx context.Context, q NoteQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *NoteRepository) Subscribe(ctx context.Context, q NoteQuery) <-chan []Note {
 	return r.s.Subscribe(ctx, q.q)
 }

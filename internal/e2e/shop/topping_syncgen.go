@@ -239,8 +239,32 @@ func (r *ToppingRepository) Hydrate(ctx context.Context, q ToppingQuery, opts ..
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *ToppingRepository) Subscribe(ctx context.Context, q ToppingQuery) <-chan []Topping {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// toppingRelations is the type of ToppingRel.
+type toppingRelations struct {
+	// Pizza is the Pizza that PizzaID points to.
+	Pizza runtime.One[Topping, ToppingCond, Pizza, PizzaCond]
+}
+
+// ToppingRel holds Topping's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: ToppingQuery{}.Where(ToppingRel.Pizza.Has(…)).
+var ToppingRel = toppingRelations{
+	Pizza: runtime.NewOne[Topping, ToppingCond, Pizza, PizzaCond](runtime.Forward("Pizza", &toppingSchema, "PizzaID", &pizzaSchema)),
+}
+
+// FindWith returns the Topping records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: ToppingRel.Pizza.Of(res, v).
+func (r *ToppingRepository) FindWith(ctx context.Context, q ToppingQuery, rels ...runtime.Relation[Topping]) (*runtime.Loaded[Topping], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *ToppingRepository) SubscribeWith(ctx context.Context, q ToppingQuery, rels ...runtime.Relation[Topping]) <-chan *runtime.Loaded[Topping] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

@@ -228,8 +228,8 @@ func (r *HTTPLogRepository) Hydrate(ctx context.Context, q HTTPLogQuery, opts ..
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *HTTPLogRepository) Subscribe(ctx context.Context, q HTTPLogQuery) <-chan []HTTPLog {
 	return r.s.Subscribe(ctx, q.q)
 }

@@ -366,8 +366,35 @@ func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...run
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *OrderRepository) Subscribe(ctx context.Context, q OrderQuery) <-chan []Order {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// orderRelations is the type of OrderRel.
+type orderRelations struct {
+	// Customer is the Customer that CustomerID points to.
+	Customer runtime.One[Order, OrderCond, Customer, CustomerCond]
+	// Pies are the Pie records whose OrderID points to the Order.
+	Pies runtime.Many[Order, OrderCond, Pie, PieCond]
+}
+
+// OrderRel holds Order's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: OrderQuery{}.Where(OrderRel.Customer.Has(…)).
+var OrderRel = orderRelations{
+	Customer: runtime.NewOne[Order, OrderCond, Customer, CustomerCond](runtime.Forward("Customer", &orderSchema, "CustomerID", &customerSchema)),
+	Pies:     runtime.NewMany[Order, OrderCond, Pie, PieCond](runtime.Reverse("Pies", &orderSchema, &pieSchema, "OrderID")),
+}
+
+// FindWith returns the Order records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: OrderRel.Customer.Of(res, v).
+func (r *OrderRepository) FindWith(ctx context.Context, q OrderQuery, rels ...runtime.Relation[Order]) (*runtime.Loaded[Order], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *OrderRepository) SubscribeWith(ctx context.Context, q OrderQuery, rels ...runtime.Relation[Order]) <-chan *runtime.Loaded[Order] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

@@ -290,8 +290,32 @@ func (r *PieRepository) Hydrate(ctx context.Context, q PieQuery, opts ...runtime
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *PieRepository) Subscribe(ctx context.Context, q PieQuery) <-chan []Pie {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// pieRelations is the type of PieRel.
+type pieRelations struct {
+	// Order is the Order that OrderID points to.
+	Order runtime.One[Pie, PieCond, Order, OrderCond]
+}
+
+// PieRel holds Pie's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: PieQuery{}.Where(PieRel.Order.Has(…)).
+var PieRel = pieRelations{
+	Order: runtime.NewOne[Pie, PieCond, Order, OrderCond](runtime.Forward("Order", &pieSchema, "OrderID", &orderSchema)),
+}
+
+// FindWith returns the Pie records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: PieRel.Order.Of(res, v).
+func (r *PieRepository) FindWith(ctx context.Context, q PieQuery, rels ...runtime.Relation[Pie]) (*runtime.Loaded[Pie], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *PieRepository) SubscribeWith(ctx context.Context, q PieQuery, rels ...runtime.Relation[Pie]) <-chan *runtime.Loaded[Pie] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

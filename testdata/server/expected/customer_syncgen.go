@@ -228,8 +228,32 @@ func (r *CustomerRepository) Hydrate(ctx context.Context, q CustomerQuery, opts 
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *CustomerRepository) Subscribe(ctx context.Context, q CustomerQuery) <-chan []Customer {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// customerRelations is the type of CustomerRel.
+type customerRelations struct {
+	// Orders are the Order records whose CustomerID points to the Customer.
+	Orders runtime.Many[Customer, CustomerCond, Order, OrderCond]
+}
+
+// CustomerRel holds Customer's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: CustomerQuery{}.Where(CustomerRel.Orders.Has(…)).
+var CustomerRel = customerRelations{
+	Orders: runtime.NewMany[Customer, CustomerCond, Order, OrderCond](runtime.Reverse("Orders", &customerSchema, &orderSchema, "CustomerID")),
+}
+
+// FindWith returns the Customer records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: CustomerRel.Orders.Of(res, v).
+func (r *CustomerRepository) FindWith(ctx context.Context, q CustomerQuery, rels ...runtime.Relation[Customer]) (*runtime.Loaded[Customer], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *CustomerRepository) SubscribeWith(ctx context.Context, q CustomerQuery, rels ...runtime.Relation[Customer]) <-chan *runtime.Loaded[Customer] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }

@@ -401,8 +401,32 @@ func (r *PizzaRepository) Hydrate(ctx context.Context, q PizzaQuery, opts ...run
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// Subscribe sends q's result now and after every committed write to the model; a slow
-// reader gets only the latest result. The channel closes when ctx ends.
+// Subscribe sends q's result now and after every committed write to the model that
+// changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *PizzaRepository) Subscribe(ctx context.Context, q PizzaQuery) <-chan []Pizza {
 	return r.s.Subscribe(ctx, q.q)
+}
+
+// pizzaRelations is the type of PizzaRel.
+type pizzaRelations struct {
+	// Toppings are the Topping records whose PizzaID points to the Pizza.
+	Toppings runtime.Many[Pizza, PizzaCond, Topping, ToppingCond]
+}
+
+// PizzaRel holds Pizza's relations: load them with FindWith and SubscribeWith, read a
+// record's with Of, and query across one with Has: PizzaQuery{}.Where(PizzaRel.Toppings.Has(…)).
+var PizzaRel = pizzaRelations{
+	Toppings: runtime.NewMany[Pizza, PizzaCond, Topping, ToppingCond](runtime.Reverse("Toppings", &pizzaSchema, &toppingSchema, "PizzaID")),
+}
+
+// FindWith returns the Pizza records that match q, from SQLite, with rels loaded in one
+// query each; read a record's with the relation: PizzaRel.Toppings.Of(res, v).
+func (r *PizzaRepository) FindWith(ctx context.Context, q PizzaQuery, rels ...runtime.Relation[Pizza]) (*runtime.Loaded[Pizza], error) {
+	return r.s.FindWith(ctx, q.q, rels...)
+}
+
+// SubscribeWith sends FindWith's answer now and after every commit to the model or a
+// related one that changes it. The channel closes when ctx ends.
+func (r *PizzaRepository) SubscribeWith(ctx context.Context, q PizzaQuery, rels ...runtime.Relation[Pizza]) <-chan *runtime.Loaded[Pizza] {
+	return r.s.SubscribeWith(ctx, q.q, rels...)
 }
