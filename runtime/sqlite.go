@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // memoryPath is the path that asks OpenSQLite for a private in-memory database.
@@ -90,30 +87,38 @@ func WithReaders(n int) SQLiteOption {
 	return func(c *sqliteConfig) { c.readers = n }
 }
 
-// OpenSQLite opens, creating it if needed, the SQLite database at path.
-//
-// Every connection runs with journal_mode=WAL, a busy timeout (5 s unless
-// WithBusyTimeout), foreign_keys=ON and synchronous=FULL, so a write that
-// returned nil survives power loss (see WithSynchronousNormal). The reader
-// connections are additionally query_only.
-//
-// The path ":memory:" gives a private in-memory database, new on every call
-// and shared by the writer and the reader pools, for tests. It lives until
-// Close. WAL does not apply in memory (journal_mode is "memory"), and the
-// connections share one cache, so a reader that touches a table while a
-// write transaction on it is open fails at once with "database table is
-// locked" instead of reading the previous state.
-//
-// A path that cannot be opened, or a file that is not a SQLite database, is
-// an error; OpenSQLite reads from both pools before it returns.
-func OpenSQLite(path string, opts ...SQLiteOption) (*DB, error) {
+func newSQLiteConfig(opts []SQLiteOption) sqliteConfig {
 	cfg := sqliteConfig{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: 4}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&cfg)
 		}
 	}
-	db, err := openSQLite(path, cfg)
+	return cfg
+}
+
+// OpenSQLite opens, creating it if needed, the SQLite database at path.
+//
+// Every connection runs with journal_mode=WAL, a busy timeout (5 s unless
+// WithBusyTimeout), foreign_keys=ON and synchronous=FULL, so a write that
+// returned nil survives power loss (see WithSynchronousNormal). The reader
+// connections are additionally query_only. SQLiteDriver names the driver
+// this build uses (see docs/SQLITE.md); the guarantees are the same on each.
+//
+// The path ":memory:" gives a private in-memory database, new on every call
+// and shared by the writer and the reader pools, for tests. It lives until
+// Close. WAL does not apply in memory (journal_mode is "memory"). With
+// mattn/go-sqlite3 the connections share one cache, so a reader that touches
+// a table while a write transaction on it is open fails at once with
+// "database table is locked" instead of reading the previous state; with the
+// pure-Go driver the database lives in its "memdb" file system, and such a
+// reader reads the previous state, or waits out the busy timeout while the
+// write commits.
+//
+// A path that cannot be opened, or a file that is not a SQLite database, is
+// an error; OpenSQLite reads from both pools before it returns.
+func OpenSQLite(path string, opts ...SQLiteOption) (*DB, error) {
+	db, err := openSQLite(path, newSQLiteConfig(opts))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -128,31 +133,20 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 		return nil, fmt.Errorf("%d readers: need at least 1", cfg.readers)
 	}
 	memory := path == memoryPath
-	base, err := sqliteURI(path)
+	uri, err := sqliteURI(path)
 	if err != nil {
 		return nil, err
 	}
 
-	// The parameters starting with "_" are go-sqlite3's: it runs the matching
-	// PRAGMA on every new connection, busy_timeout first so that switching to
-	// WAL waits for a lock instead of failing. go-sqlite3 resets synchronous
-	// to NORMAL when it sees _journal_mode=WAL unless _synchronous is given,
-	// hence always giving it.
-	params := url.Values{}
-	params.Set("_busy_timeout", strconv.FormatInt(int64((cfg.busyTimeout+time.Millisecond-1)/time.Millisecond), 10))
-	params.Set("_foreign_keys", "1")
-	params.Set("_synchronous", cfg.synchronous)
-	if memory {
-		// One cache shared by all connections is what makes several
-		// connections see the same in-memory database.
-		params.Set("mode", "memory")
-		params.Set("cache", "shared")
-	} else {
-		params.Set("_journal_mode", "WAL")
+	pool := sqlitePool{
+		uri:           uri,
+		memory:        memory,
+		busyTimeoutMS: int64((cfg.busyTimeout + time.Millisecond - 1) / time.Millisecond),
+		synchronous:   cfg.synchronous,
+		writer:        true,
+		conns:         1,
 	}
-
-	params.Set("_txlock", "immediate")
-	writer, err := openPool(base+"?"+params.Encode(), 1)
+	writer, err := openSQLitePool(pool)
 	if err != nil {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
@@ -163,9 +157,8 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
 
-	params.Set("_txlock", "deferred")
-	params.Set("_query_only", "1")
-	reader, err := openPool(base+"?"+params.Encode(), cfg.readers)
+	pool.writer, pool.conns = false, cfg.readers
+	reader, err := openSQLitePool(pool)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("reader: %w", err)
@@ -178,9 +171,24 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 	return &DB{writer: writer, reader: reader, dialect: sqliteDialect{}}, nil
 }
 
+// sqlitePool is what a driver needs to open one of OpenSQLite's pools: every
+// connection it opens runs, in this order, PRAGMA busy_timeout, journal_mode=WAL (in memory: MEMORY), foreign_keys=ON,
+// synchronous, and for readers query_only. Writers begin their transactions
+// with BEGIN IMMEDIATE, readers with BEGIN DEFERRED.
+type sqlitePool struct {
+	// uri is a SQLite URI filename without a query: file:///abs/path, or for
+	// memory file:syncgen-memory-<random> (a name, no slash).
+	uri           string
+	memory        bool
+	busyTimeoutMS int64
+	synchronous   string
+	writer        bool
+	conns         int
+}
+
 // sqliteURI turns path into the start of a SQLite URI filename (no query).
-// A URI, unlike a plain name, lets SQLite read mode and cache, and lets a
-// path hold '?' or '#' without go-sqlite3 taking the rest for parameters.
+// A URI, unlike a plain name, lets SQLite read mode, cache and vfs, and lets
+// a path hold '?' or '#' without the driver taking the rest for parameters.
 func sqliteURI(path string) (string, error) {
 	switch {
 	case path == "":
@@ -207,11 +215,8 @@ func sqliteURI(path string) (string, error) {
 	return "file://" + p, nil
 }
 
-func openPool(dsn string, conns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, err
-	}
+// setUpPool gives a pool the connection limits OpenSQLite relies on.
+func setUpPool(db *sqlx.DB, conns int) {
 	db.SetMaxOpenConns(conns)
 	// Connections are never closed for being idle or old: each one carries
 	// its pragmas, and an in-memory database disappears with its last
@@ -219,7 +224,6 @@ func openPool(dsn string, conns int) (*sqlx.DB, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	return db, nil
 }
 
 // checkPool reads from the pool, which fails on a file that is not a
