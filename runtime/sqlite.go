@@ -64,6 +64,7 @@ type sqliteConfig struct {
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
+	key         KeyFunc
 }
 
 // WithSynchronousNormal sets PRAGMA synchronous=NORMAL instead of FULL. In WAL
@@ -115,6 +116,8 @@ func newSQLiteConfig(opts []SQLiteOption) sqliteConfig {
 // reader reads the previous state, or waits out the busy timeout while the
 // write commits.
 //
+// With WithKey the database is encrypted (pure-Go driver only): see WithKey.
+//
 // A path that cannot be opened, or a file that is not a SQLite database, is
 // an error; OpenSQLite reads from both pools before it returns.
 func OpenSQLite(path string, opts ...SQLiteOption) (*DB, error) {
@@ -137,10 +140,20 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	var key []byte
+	if cfg.key != nil {
+		if memory {
+			return nil, errors.New("an in-memory database cannot be encrypted: WithKey needs a file")
+		}
+		if key, err = readKey(context.Background(), cfg.key); err != nil {
+			return nil, err
+		}
+	}
 
 	pool := sqlitePool{
 		uri:           uri,
 		memory:        memory,
+		key:           key,
 		busyTimeoutMS: int64((cfg.busyTimeout + time.Millisecond - 1) / time.Millisecond),
 		synchronous:   cfg.synchronous,
 		writer:        true,
@@ -154,7 +167,7 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 	// before any reader looks at it.
 	if err := checkPool(writer, memory); err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("writer: %w", err)
+		return nil, fmt.Errorf("writer: %w", explainNotADB(path, key != nil, err))
 	}
 
 	pool.writer, pool.conns = false, cfg.readers
@@ -172,7 +185,8 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 }
 
 // sqlitePool is what a driver needs to open one of OpenSQLite's pools: every
-// connection it opens runs, in this order, PRAGMA busy_timeout, journal_mode=WAL (in memory: MEMORY), foreign_keys=ON,
+// connection it opens runs, in this order, PRAGMA key (when key is set),
+// busy_timeout, journal_mode=WAL (in memory: MEMORY), foreign_keys=ON,
 // synchronous, and for readers query_only. Writers begin their transactions
 // with BEGIN IMMEDIATE, readers with BEGIN DEFERRED.
 type sqlitePool struct {
@@ -180,11 +194,19 @@ type sqlitePool struct {
 	// memory file:syncgen-memory-<random> (a name, no slash).
 	uri           string
 	memory        bool
+	key           []byte
 	busyTimeoutMS int64
 	synchronous   string
 	writer        bool
 	conns         int
 }
+
+// Primary SQLite result codes the runtime tells apart, whichever driver
+// reports them (sqliteErrorCode).
+const (
+	sqliteBusy   = 5
+	sqliteNotADB = 26
+)
 
 // sqliteURI turns path into the start of a SQLite URI filename (no query).
 // A URI, unlike a plain name, lets SQLite read mode, cache and vfs, and lets

@@ -3,11 +3,12 @@
 package runtime
 
 import (
+	"errors"
 	"net/url"
 	"strconv"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // SQLiteDriver is the module of the SQLite driver this build uses:
@@ -16,7 +17,13 @@ import (
 // -tags syncgen_purego.
 const SQLiteDriver = "github.com/mattn/go-sqlite3"
 
+// sqliteEncrypts: mattn/go-sqlite3 builds SQLite without an encryption codec.
+const sqliteEncrypts = false
+
 func openSQLitePool(p sqlitePool) (*sqlx.DB, error) {
+	if p.key != nil {
+		return nil, ErrEncryptionUnsupported
+	}
 	// The parameters starting with "_" are go-sqlite3's: it runs the matching
 	// PRAGMA on every new connection, busy_timeout first so that switching to
 	// WAL waits for a lock instead of failing. go-sqlite3 resets synchronous
@@ -46,4 +53,13 @@ func openSQLitePool(p sqlitePool) (*sqlx.DB, error) {
 	}
 	setUpPool(db, p.conns)
 	return db, nil
+}
+
+// sqliteErrorCode is the primary result code of a SQLite error, or 0.
+func sqliteErrorCode(err error) int {
+	var e sqlite3.Error
+	if errors.As(err, &e) {
+		return int(e.Code)
+	}
+	return 0
 }
