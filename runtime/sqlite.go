@@ -29,6 +29,8 @@ type DB struct {
 	writer  *sqlx.DB
 	reader  *sqlx.DB
 	dialect migrationDialect
+	// borrowed: the pools are the app's (AdoptSQLite), and the app closes them.
+	borrowed bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -43,9 +45,10 @@ func (db *DB) Writer() *sqlx.DB { return db.writer }
 // Reader returns the pool of read-only connections (PRAGMA query_only).
 func (db *DB) Reader() *sqlx.DB { return db.reader }
 
-// Close closes both pools. Calling it again returns the first result.
+// Close closes both pools, unless they came from AdoptSQLite: the app that
+// opened those closes them. Calling it again returns the first result.
 func (db *DB) Close() error {
-	if db.writer == nil {
+	if db.writer == nil || db.borrowed {
 		return nil // a zero DB holds nothing
 	}
 	db.closeOnce.Do(func() {
@@ -65,6 +68,9 @@ type sqliteConfig struct {
 	busyTimeout time.Duration
 	readers     int
 	key         KeyFunc
+	// The options given, for AdoptSQLite to refuse those that cannot apply to
+	// pools the app opened.
+	busyTimeoutSet, readersSet bool
 }
 
 // WithSynchronousNormal sets PRAGMA synchronous=NORMAL instead of FULL. In WAL
@@ -80,12 +86,12 @@ func WithSynchronousNormal() SQLiteOption {
 // connection or process before failing with SQLITE_BUSY (default 5 s). It is
 // rounded up to whole milliseconds; zero means fail at once.
 func WithBusyTimeout(d time.Duration) SQLiteOption {
-	return func(c *sqliteConfig) { c.busyTimeout = d }
+	return func(c *sqliteConfig) { c.busyTimeout, c.busyTimeoutSet = d, true }
 }
 
 // WithReaders sets the number of connections of the reader pool (default 4).
 func WithReaders(n int) SQLiteOption {
-	return func(c *sqliteConfig) { c.readers = n }
+	return func(c *sqliteConfig) { c.readers, c.readersSet = n, true }
 }
 
 func newSQLiteConfig(opts []SQLiteOption) sqliteConfig {
