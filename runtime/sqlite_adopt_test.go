@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,5 +206,45 @@ func TestOpenSQLiteAdoptsAppFile(t *testing.T) {
 	}
 	if _, err := db.Writer().Exec("INSERT INTO orders VALUES (2, 42)"); err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
 		t.Fatalf("an order of no customer: err = %v, want a foreign key failure", err)
+	}
+}
+
+// TestAdoptSQLiteDocumentedDSNs: the data source names docs/SQLITE.md gives for an app's
+// own pools pass AdoptSQLite on the driver of this build.
+func TestAdoptSQLiteDocumentedDSNs(t *testing.T) {
+	dsns := map[string][2]string{ // writer, reader; the file goes where %s is
+		"github.com/mattn/go-sqlite3": {
+			"file:%s?_journal_mode=WAL&_foreign_keys=1&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate",
+			"file:%s?_journal_mode=WAL&_foreign_keys=1&_busy_timeout=5000&_query_only=1",
+		},
+		"github.com/ncruces/go-sqlite3": {
+			"file:%s?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(full)&_txlock=immediate",
+			"file:%s?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=query_only(1)&_txlock=deferred",
+		},
+	}
+	dsn, ok := dsns[SQLiteDriver]
+	if !ok {
+		t.Fatalf("no documented DSN for %s", SQLiteDriver)
+	}
+	path := filepath.Join(t.TempDir(), "app.db")
+	open := func(format string) *sql.DB {
+		db, err := sql.Open("sqlite3", fmt.Sprintf(format, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	w, r := open(dsn[0]), open(dsn[1])
+	w.SetMaxOpenConns(1)
+	if err := w.Ping(); err != nil { // the writer makes the file WAL before the reader looks
+		t.Fatal(err)
+	}
+	db, err := AdoptSQLite(context.Background(), w, r)
+	if err != nil {
+		t.Fatalf("AdoptSQLite with the documented DSNs: %v", err)
+	}
+	if err := Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
 	}
 }
