@@ -193,11 +193,14 @@ func rekeySQLite(ctx context.Context, path string, oldKey, newKey KeyFunc) error
 	if _, err := os.Stat(path + "-wal"); err == nil {
 		return errors.New("the database has a WAL file again: it was opened while being re-keyed; nothing changed")
 	}
+	// The shared-memory index of the old file describes a WAL that is gone. It
+	// goes before the rename: after it, the index may be the new file's.
+	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the old WAL index: %w", err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("replace the database: %w", err)
 	}
-	// The shared-memory index of the old file describes a WAL that is gone.
-	os.Remove(path + "-shm")
 	if err := syncFile(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("sync the directory: %w", err)
 	}
