@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // memoryPath is the path that asks OpenSQLite for a private in-memory database.
@@ -32,6 +29,8 @@ type DB struct {
 	writer  *sqlx.DB
 	reader  *sqlx.DB
 	dialect migrationDialect
+	// borrowed: the pools are the app's (AdoptSQLite), and the app closes them.
+	borrowed bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -46,9 +45,10 @@ func (db *DB) Writer() *sqlx.DB { return db.writer }
 // Reader returns the pool of read-only connections (PRAGMA query_only).
 func (db *DB) Reader() *sqlx.DB { return db.reader }
 
-// Close closes both pools. Calling it again returns the first result.
+// Close closes both pools, unless they came from AdoptSQLite: the app that
+// opened those closes them. Calling it again returns the first result.
 func (db *DB) Close() error {
-	if db.writer == nil {
+	if db.writer == nil || db.borrowed {
 		return nil // a zero DB holds nothing
 	}
 	db.closeOnce.Do(func() {
@@ -67,6 +67,10 @@ type sqliteConfig struct {
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
+	key         KeyFunc
+	// The options given, for AdoptSQLite to refuse those that cannot apply to
+	// pools the app opened.
+	busyTimeoutSet, readersSet bool
 }
 
 // WithSynchronousNormal sets PRAGMA synchronous=NORMAL instead of FULL. In WAL
@@ -82,12 +86,22 @@ func WithSynchronousNormal() SQLiteOption {
 // connection or process before failing with SQLITE_BUSY (default 5 s). It is
 // rounded up to whole milliseconds; zero means fail at once.
 func WithBusyTimeout(d time.Duration) SQLiteOption {
-	return func(c *sqliteConfig) { c.busyTimeout = d }
+	return func(c *sqliteConfig) { c.busyTimeout, c.busyTimeoutSet = d, true }
 }
 
 // WithReaders sets the number of connections of the reader pool (default 4).
 func WithReaders(n int) SQLiteOption {
-	return func(c *sqliteConfig) { c.readers = n }
+	return func(c *sqliteConfig) { c.readers, c.readersSet = n, true }
+}
+
+func newSQLiteConfig(opts []SQLiteOption) sqliteConfig {
+	cfg := sqliteConfig{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: 4}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	return cfg
 }
 
 // OpenSQLite opens, creating it if needed, the SQLite database at path.
@@ -95,25 +109,25 @@ func WithReaders(n int) SQLiteOption {
 // Every connection runs with journal_mode=WAL, a busy timeout (5 s unless
 // WithBusyTimeout), foreign_keys=ON and synchronous=FULL, so a write that
 // returned nil survives power loss (see WithSynchronousNormal). The reader
-// connections are additionally query_only.
+// connections are additionally query_only. SQLiteDriver names the driver
+// this build uses (see docs/SQLITE.md); the guarantees are the same on each.
 //
 // The path ":memory:" gives a private in-memory database, new on every call
 // and shared by the writer and the reader pools, for tests. It lives until
-// Close. WAL does not apply in memory (journal_mode is "memory"), and the
-// connections share one cache, so a reader that touches a table while a
-// write transaction on it is open fails at once with "database table is
-// locked" instead of reading the previous state.
+// Close. WAL does not apply in memory (journal_mode is "memory"). With
+// mattn/go-sqlite3 the connections share one cache, so a reader that touches
+// a table while a write transaction on it is open fails at once with
+// "database table is locked" instead of reading the previous state; with the
+// pure-Go driver the database lives in its "memdb" file system, and such a
+// reader reads the previous state, or waits out the busy timeout while the
+// write commits.
+//
+// With WithKey the database is encrypted (pure-Go driver only): see WithKey.
 //
 // A path that cannot be opened, or a file that is not a SQLite database, is
 // an error; OpenSQLite reads from both pools before it returns.
 func OpenSQLite(path string, opts ...SQLiteOption) (*DB, error) {
-	cfg := sqliteConfig{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: 4}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&cfg)
-		}
-	}
-	db, err := openSQLite(path, cfg)
+	db, err := openSQLite(path, newSQLiteConfig(opts))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -128,31 +142,30 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 		return nil, fmt.Errorf("%d readers: need at least 1", cfg.readers)
 	}
 	memory := path == memoryPath
-	base, err := sqliteURI(path)
+	uri, err := sqliteURI(path)
 	if err != nil {
 		return nil, err
 	}
-
-	// The parameters starting with "_" are go-sqlite3's: it runs the matching
-	// PRAGMA on every new connection, busy_timeout first so that switching to
-	// WAL waits for a lock instead of failing. go-sqlite3 resets synchronous
-	// to NORMAL when it sees _journal_mode=WAL unless _synchronous is given,
-	// hence always giving it.
-	params := url.Values{}
-	params.Set("_busy_timeout", strconv.FormatInt(int64((cfg.busyTimeout+time.Millisecond-1)/time.Millisecond), 10))
-	params.Set("_foreign_keys", "1")
-	params.Set("_synchronous", cfg.synchronous)
-	if memory {
-		// One cache shared by all connections is what makes several
-		// connections see the same in-memory database.
-		params.Set("mode", "memory")
-		params.Set("cache", "shared")
-	} else {
-		params.Set("_journal_mode", "WAL")
+	var key []byte
+	if cfg.key != nil {
+		if memory {
+			return nil, errors.New("an in-memory database cannot be encrypted: WithKey needs a file")
+		}
+		if key, err = readKey(context.Background(), cfg.key); err != nil {
+			return nil, err
+		}
 	}
 
-	params.Set("_txlock", "immediate")
-	writer, err := openPool(base+"?"+params.Encode(), 1)
+	pool := sqlitePool{
+		uri:           uri,
+		memory:        memory,
+		key:           key,
+		busyTimeoutMS: int64((cfg.busyTimeout + time.Millisecond - 1) / time.Millisecond),
+		synchronous:   cfg.synchronous,
+		writer:        true,
+		conns:         1,
+	}
+	writer, err := openSQLitePool(pool)
 	if err != nil {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
@@ -160,12 +173,11 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 	// before any reader looks at it.
 	if err := checkPool(writer, memory); err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("writer: %w", err)
+		return nil, fmt.Errorf("writer: %w", explainNotADB(path, key != nil, err))
 	}
 
-	params.Set("_txlock", "deferred")
-	params.Set("_query_only", "1")
-	reader, err := openPool(base+"?"+params.Encode(), cfg.readers)
+	pool.writer, pool.conns = false, cfg.readers
+	reader, err := openSQLitePool(pool)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("reader: %w", err)
@@ -178,9 +190,33 @@ func openSQLite(path string, cfg sqliteConfig) (*DB, error) {
 	return &DB{writer: writer, reader: reader, dialect: sqliteDialect{}}, nil
 }
 
+// sqlitePool is what a driver needs to open one of OpenSQLite's pools: every
+// connection it opens runs, in this order, PRAGMA key (when key is set),
+// busy_timeout, journal_mode=WAL (in memory: MEMORY), foreign_keys=ON,
+// synchronous, and for readers query_only. Writers begin their transactions
+// with BEGIN IMMEDIATE, readers with BEGIN DEFERRED.
+type sqlitePool struct {
+	// uri is a SQLite URI filename without a query: file:///abs/path, or for
+	// memory file:syncgen-memory-<random> (a name, no slash).
+	uri           string
+	memory        bool
+	key           []byte
+	busyTimeoutMS int64
+	synchronous   string
+	writer        bool
+	conns         int
+}
+
+// Primary SQLite result codes the runtime tells apart, whichever driver
+// reports them (sqliteErrorCode).
+const (
+	sqliteBusy   = 5
+	sqliteNotADB = 26
+)
+
 // sqliteURI turns path into the start of a SQLite URI filename (no query).
-// A URI, unlike a plain name, lets SQLite read mode and cache, and lets a
-// path hold '?' or '#' without go-sqlite3 taking the rest for parameters.
+// A URI, unlike a plain name, lets SQLite read mode, cache and vfs, and lets
+// a path hold '?' or '#' without the driver taking the rest for parameters.
 func sqliteURI(path string) (string, error) {
 	switch {
 	case path == "":
@@ -207,11 +243,8 @@ func sqliteURI(path string) (string, error) {
 	return "file://" + p, nil
 }
 
-func openPool(dsn string, conns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, err
-	}
+// setUpPool gives a pool the connection limits OpenSQLite relies on.
+func setUpPool(db *sqlx.DB, conns int) {
 	db.SetMaxOpenConns(conns)
 	// Connections are never closed for being idle or old: each one carries
 	// its pragmas, and an in-memory database disappears with its last
@@ -219,7 +252,6 @@ func openPool(dsn string, conns int) (*sqlx.DB, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	return db, nil
 }
 
 // checkPool reads from the pool, which fails on a file that is not a

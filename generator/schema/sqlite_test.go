@@ -12,8 +12,6 @@ import (
 	"testing"
 	"testing/fstest"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"github.com/syncgen/syncgen/generator/model"
 	"github.com/syncgen/syncgen/generator/schema"
 	"github.com/syncgen/syncgen/runtime"

@@ -82,7 +82,9 @@ func Go(t testing.TB, dir string, args ...string) string {
 func GoErr(dir string, args ...string) (string, error) {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	// The caller's GOFLAGS stay (-tags=syncgen_purego picks the SQLite driver of the
+	// generated code too); -mod=mod comes last, so it wins.
+	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"), "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
