@@ -104,6 +104,9 @@ func (r *REST) failure(parent, reqCtx context.Context, op, shown, what string, e
 	if errors.As(err, &ue) {
 		err = ue.Err // url.Error repeats the URL, query secrets included
 	}
+	if errors.Is(err, ErrCrossOriginRedirect) {
+		return fmt.Errorf("%s %s: %s%w", op, shown, what, err) // not a transport failure: not retryable
+	}
 	if perr := parent.Err(); perr != nil {
 		if cause := context.Cause(parent); cause != perr {
 			return fmt.Errorf("%s %s: %s%w: %w", op, shown, what, perr, cause)

@@ -169,6 +169,19 @@ func WithMaxPageBytes(n int64) Option {
 	}
 }
 
+// WithMaxPageRecords caps the records of one list page or change feed page (default
+// 10,000); a page with more is ErrPageTooLarge, found while it is read, so a page of
+// millions of tiny records costs no more than this many.
+func WithMaxPageRecords(n int) Option {
+	return func(r *REST) {
+		if n <= 0 {
+			r.errs = append(r.errs, fmt.Errorf("max page records %d: want a positive count", n))
+			return
+		}
+		r.maxRecords = n
+	}
+}
+
 func keyPath(key string) ([]string, error) {
 	path := strings.Split(key, ".")
 	for _, p := range path {

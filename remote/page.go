@@ -10,6 +10,7 @@ import (
 
 	"github.com/syncgen/syncgen/internal/text"
 	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/wire"
 )
 
 // nextLink finds the rel="next" target in RFC 8288 Link header values.
@@ -71,10 +72,13 @@ type pageBody struct {
 // decodePage reads a list answer as a stream, one record at a time: the array at the top
 // or under listKey, and the value under nextKey. A null list is empty (Go servers encode
 // a nil slice so); anything else that is not an array of objects is malformed.
-func decodePage(r io.Reader, listKey, nextKey []string) (pageBody, error) {
-	d := &pageDecoder{dec: json.NewDecoder(r), list: listKey, next: nextKey}
+func decodePage(r io.Reader, listKey, nextKey []string, maxRecords int) (pageBody, error) {
+	d := &pageDecoder{dec: json.NewDecoder(r), list: listKey, next: nextKey, max: maxRecords}
 	d.dec.UseNumber() // a numeric cursor keeps its exact digits
 	if err := d.decode(); err != nil {
+		if errors.Is(err, runtime.ErrPageTooLarge) {
+			return pageBody{}, err
+		}
 		return pageBody{}, fmt.Errorf("%w: %w", runtime.ErrMalformedResponse, err)
 	}
 	return d.out, nil
@@ -83,6 +87,7 @@ func decodePage(r io.Reader, listKey, nextKey []string) (pageBody, error) {
 type pageDecoder struct {
 	dec        *json.Decoder
 	list, next []string
+	max        int // records at most
 	listFound  bool
 	out        pageBody
 }
@@ -185,6 +190,9 @@ func (d *pageDecoder) array(where string) error {
 		return fmt.Errorf("%s is %s, not an array", where, describe(tok))
 	}
 	for d.dec.More() {
+		if len(d.out.records) == d.max {
+			return tooManyRecords(d.max)
+		}
 		var rec json.RawMessage
 		if err := d.dec.Decode(&rec); err != nil {
 			return err
@@ -236,4 +244,69 @@ func describe(tok json.Token) string {
 		return "null"
 	}
 	return fmt.Sprintf("%T", tok)
+}
+
+// tooManyRecords is the error of a page with more than max records.
+func tooManyRecords(max int) error {
+	return fmt.Errorf("%w: more than %d records in one page (remote.WithMaxPageRecords)", runtime.ErrPageTooLarge, max)
+}
+
+// decodeChanges reads a change feed page as a stream, counting its changes as they come.
+func decodeChanges(r io.Reader, maxRecords int) (wire.Changes, error) {
+	var page wire.Changes
+	d := json.NewDecoder(r)
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		if err == nil {
+			err = fmt.Errorf("the answer is %s, not an object", describe(tok))
+		}
+		return page, err
+	}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return page, err
+		}
+		switch tok {
+		case "changes":
+			if tok, err := d.Token(); err != nil || tok != json.Delim('[') {
+				if err == nil && tok != nil {
+					err = fmt.Errorf(`"changes" is %s, not an array`, describe(tok))
+				}
+				if err != nil {
+					return page, err
+				}
+				continue // null: no changes
+			}
+			for d.More() {
+				if len(page.Changes) == maxRecords {
+					return page, tooManyRecords(maxRecords)
+				}
+				var e wire.Entry
+				if err := d.Decode(&e); err != nil {
+					return page, err
+				}
+				page.Changes = append(page.Changes, e)
+			}
+			if _, err := d.Token(); err != nil {
+				return page, err
+			}
+		case "cursor":
+			if err := d.Decode(&page.Cursor); err != nil {
+				return page, err
+			}
+		case "hasMore":
+			if err := d.Decode(&page.HasMore); err != nil {
+				return page, err
+			}
+		default:
+			var skip json.RawMessage
+			if err := d.Decode(&skip); err != nil {
+				return page, err
+			}
+		}
+	}
+	if _, err := d.Token(); err != nil {
+		return page, err
+	}
+	return page, nil
 }

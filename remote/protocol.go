@@ -194,7 +194,11 @@ func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor stri
 	u.RawQuery = q.Encode()
 	var page wire.Changes
 	err = p.rest.do(ctx, e, http.MethodGet, u, nil, nil, func(_ *http.Response, b io.Reader) error {
-		if err := json.NewDecoder(b).Decode(&page); err != nil {
+		var err error
+		if page, err = decodeChanges(b, p.rest.maxRecords); err != nil {
+			if errors.Is(err, runtime.ErrPageTooLarge) {
+				return err
+			}
 			return fmt.Errorf("%w: %w", runtime.ErrMalformedResponse, err)
 		}
 		if page.Cursor == nil {
@@ -211,9 +215,8 @@ func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor stri
 	}
 	out := &runtime.Changes{Cursor: *page.Cursor, HasMore: page.HasMore}
 	for _, c := range page.Changes {
-		if c.ID == "" {
-			return nil, fmt.Errorf("%w: a change without an id", runtime.ErrMalformedResponse)
-		}
+		// A change without an id goes on too: the pull skips it with an error event and
+		// keeps the rest of the page.
 		out.Changes = append(out.Changes, runtime.Change{ID: c.ID, Stored: stored(c)})
 	}
 	return out, nil

@@ -44,6 +44,7 @@ type REST struct {
 	writeMethod string
 	timeout     time.Duration
 	maxBody     int64
+	maxRecords  int
 }
 
 // restPaging is how a listing continues.
@@ -69,6 +70,8 @@ const (
 const (
 	defaultRESTTimeout = 10 * time.Second
 	defaultMaxPage     = 32 << 20
+	// DefaultMaxPageRecords is how many records one page may hold (WithMaxPageRecords).
+	DefaultMaxPageRecords = 10000
 )
 
 // NewREST returns a remote for the REST API at baseURL (scheme, host and an optional
@@ -81,6 +84,7 @@ func NewREST(baseURL string, opts ...Option) *REST {
 		writeMethod: http.MethodPut,
 		timeout:     defaultRESTTimeout,
 		maxBody:     defaultMaxPage,
+		maxRecords:  DefaultMaxPageRecords,
 	}
 	u, err := url.Parse(baseURL)
 	if u != nil {
@@ -105,6 +109,7 @@ func NewREST(baseURL string, opts ...Option) *REST {
 	for _, opt := range opts {
 		opt(r)
 	}
+	r.client = sameOriginRedirects(r.client)
 	if r.pagingSet > 1 {
 		r.errs = append(r.errs, fmt.Errorf("%d pagination options: choose one", r.pagingSet))
 	}
@@ -195,7 +200,7 @@ func (r *REST) List(ctx context.Context, e *runtime.Endpoint, req runtime.ListRe
 			return nil // an empty list, as some servers answer it
 		}
 		var err error
-		body, err = decodePage(b, r.listKey, r.paging.bodyKey)
+		body, err = decodePage(b, r.listKey, r.paging.bodyKey, r.maxRecords)
 		return err
 	})
 	if err != nil {
@@ -213,9 +218,10 @@ func (r *REST) List(ctx context.Context, e *runtime.Endpoint, req runtime.ListRe
 			page.Next = strconv.Itoa(number + len(body.records))
 		}
 	case pagingCursor:
-		if body.next != req.Page { // the same cursor again would loop forever
-			page.Next = body.next
+		if body.next != "" && body.next == req.Page {
+			return nil, fmt.Errorf("get %s: %w: the next cursor is the one just sent", redactURL(u), runtime.ErrListingLoop)
 		}
+		page.Next = body.next
 	case pagingLinkHeader, pagingLinkBody:
 		next := body.next
 		if r.paging.kind == pagingLinkHeader {
@@ -228,9 +234,10 @@ func (r *REST) List(ctx context.Context, e *runtime.Endpoint, req runtime.ListRe
 		if err != nil || !r.sameOrigin(nu) {
 			return nil, fmt.Errorf("get %s: %w: next link %s is not a URL on the base host", redactURL(u), runtime.ErrMalformedResponse, shownLink(next))
 		}
-		if s := nu.String(); s != u.String() && s != pageURL.String() {
-			page.Next = s
+		if s := nu.String(); s == u.String() || s == pageURL.String() {
+			return nil, fmt.Errorf("get %s: %w: the next link is the page just read", redactURL(u), runtime.ErrListingLoop)
 		}
+		page.Next = nu.String()
 	}
 	return page, nil
 }
@@ -462,4 +469,32 @@ func (r *REST) join(rel string) (*url.URL, error) {
 // hook may send credentials.
 func (r *REST) sameOrigin(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, r.base.Scheme) && strings.EqualFold(u.Host, r.base.Host)
+}
+
+// ErrCrossOriginRedirect is wrapped by the error of a request the server redirected to
+// another scheme, host or port: the request hook's credentials would go with it, so it
+// is not followed.
+var ErrCrossOriginRedirect = errors.New("redirect to another origin not followed")
+
+// sameOriginRedirects returns a copy of c that follows redirects only within the origin
+// (scheme, host and port) of the first request, then as c's own CheckRedirect says. The
+// caller's client is not changed.
+func sameOriginRedirects(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) ||
+			req.URL.Port() != from.Port() {
+			return fmt.Errorf("%w: %s", ErrCrossOriginRedirect, redactURL(req.URL))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }

@@ -22,7 +22,9 @@ const (
 	EventOverruled
 	// EventDeadLettered: the remote rejected a write for good; see DeadLetters.
 	EventDeadLettered
-	// EventError: a push or pull failed and will be retried.
+	// EventError: a push or pull failed and will be retried, or a pull skipped a record
+	// the remote sent that cannot be stored (no id, not the model's JSON); Err says
+	// which, and the pull goes on with the rest.
 	EventError
 )
 

@@ -122,6 +122,12 @@ type Change struct {
 // after the cursor; the client resyncs from the start.
 var ErrCursorExpired = errors.New("the change feed's cursor expired")
 
+// ErrListingLoop is returned by a pull whose remote continues a listing with a page token
+// or feed cursor it already gave in that listing, or moves a decimal feed cursor
+// backwards: the listing would never end, or would save a cursor behind the one it
+// started from. The pages before it stay applied; the saved cursor does not move back.
+var ErrListingLoop = errors.New("the remote's listing does not advance")
+
 // Batcher is implemented by remotes that take several writes in one request; pushes use
 // it when more than one record is due.
 type Batcher interface {

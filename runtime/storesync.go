@@ -64,7 +64,8 @@ type pageInfo struct {
 type decodedPage interface{ info() pageInfo }
 
 type decoded[T any] struct {
-	in []incoming[T]
+	in      []incoming[T]
+	skipped []error // records left out, each reported as an EventError
 	pageInfo
 }
 
@@ -99,27 +100,36 @@ func (s *Store[T]) schema() *Schema    { return s.s }
 func (s *Store[T]) hasUpdatedAt() bool { return s.sql.updated != nil }
 
 // decode checks a page before anything is written: every record decodes and has an id.
-func (s *Store[T]) decode(recs []remoteRecord) ([]incoming[T], error) {
-	out := make([]incoming[T], len(recs))
+// A record that does not is an error of its own, in skipped, and the page goes on
+// without it: one bad record on the remote must not stop a model's sync for good.
+func (s *Store[T]) decode(recs []remoteRecord) (out []incoming[T], skipped []error) {
+	out = make([]incoming[T], 0, len(recs))
 	for i, rec := range recs {
 		if rec.raw == nil {
-			out[i] = incoming[T]{id: rec.id, version: rec.version}
+			if rec.id == "" {
+				skipped = append(skipped, fmt.Errorf("decode %s record %d: %w: a change without an id", s.s.Model, i, ErrMalformedResponse))
+				continue
+			}
+			out = append(out, incoming[T]{id: rec.id, version: rec.version})
 			continue
 		}
 		v := new(T)
 		if err := s.a.UnmarshalRemote(rec.raw, v); err != nil {
-			return nil, fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err)
+			skipped = append(skipped, fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err))
+			continue
 		}
 		id := s.a.ID(v)
 		switch {
 		case id == "":
-			return nil, fmt.Errorf("decode %s record %d: %w: no id in %.200s", s.s.Model, i, ErrMalformedResponse, rec.raw)
+			skipped = append(skipped, fmt.Errorf("decode %s record %d: %w: no id in %.200s", s.s.Model, i, ErrMalformedResponse, rec.raw))
+			continue
 		case rec.id != "" && id != rec.id:
-			return nil, fmt.Errorf("decode %s record %d: %w: id %q in a change of %q", s.s.Model, i, ErrMalformedResponse, id, rec.id)
+			skipped = append(skipped, fmt.Errorf("decode %s record %d: %w: id %q in a change of %q", s.s.Model, i, ErrMalformedResponse, id, rec.id))
+			continue
 		}
-		out[i] = incoming[T]{id: id, v: v, raw: rec.raw, version: rec.version}
+		out = append(out, incoming[T]{id: id, v: v, raw: rec.raw, version: rec.version})
 	}
-	return out, nil
+	return out, skipped
 }
 
 // stored reads a record whether or not it is a tombstone; nil when absent.
@@ -418,11 +428,8 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 }
 
 func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
-	in, err := s.decode(recs)
-	if err != nil {
-		return nil, err
-	}
-	d := &decoded[T]{in: in, pageInfo: pageInfo{ids: make([]string, len(in))}}
+	in, skipped := s.decode(recs)
+	d := &decoded[T]{in: in, skipped: skipped, pageInfo: pageInfo{ids: make([]string, len(in))}}
 	for i, x := range in {
 		d.ids[i] = x.id
 		if x.v == nil {
@@ -476,6 +483,10 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 		}
 		if changed > 0 {
 			tx.event(Event{Kind: EventPulled, Model: s.s.Model, Count: changed})
+		}
+		for _, err := range d.skipped {
+			s.repo.log.Warn("syncgen: skipped a record the remote sent", "model", s.s.Model, "err", err)
+			tx.event(Event{Kind: EventError, Model: s.s.Model, Err: err})
 		}
 		return nil
 	})
@@ -607,11 +618,11 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 }
 
 func (s *Store[T]) rejected(ctx context.Context, tx *Tx, remote remoteRecord) error {
-	in, err := s.decode([]remoteRecord{remote})
-	if err != nil {
-		return err
+	in, skipped := s.decode([]remoteRecord{remote})
+	if len(skipped) > 0 {
+		return skipped[0]
 	}
-	_, err = s.reconcile(ctx, tx, in[0], true)
+	_, err := s.reconcile(ctx, tx, in[0], true)
 	return err
 }
 
@@ -646,9 +657,9 @@ func (s *Store[T]) fetch(ctx context.Context, id string, absentDeletes bool) err
 	if err != nil {
 		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
 	}
-	d, err := s.decodePage([]remoteRecord{rec})
-	if err != nil {
-		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, err)
+	d, _ := s.decodePage([]remoteRecord{rec})
+	if skipped := d.(*decoded[T]).skipped; len(skipped) > 0 { // the one record asked for
+		return fmt.Errorf("get %s %q from remote: %w", s.s.Model, id, skipped[0])
 	}
 	return s.applyPage(ctx, d, nil, nil)
 }

@@ -735,6 +735,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
 	var newest time.Time
 	seen := map[string]bool{}
+	given := map[string]bool{"": true} // the page tokens of this listing so far
 	next, stop := readAhead(ctx, "", func(ctx context.Context, token string) (decodedPage, string, error) {
 		req := req
 		req.Page = token
@@ -742,6 +743,10 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		if err != nil {
 			return nil, "", err
 		}
+		if page.Next != "" && given[page.Next] {
+			return nil, "", fmt.Errorf("list %s: %w: page %q continues with %q, given before", m.schema().Model, ErrListingLoop, token, page.Next)
+		}
+		given[page.Next] = true
 		d, err := m.decodePage(plainRecords(page.Records))
 		return d, page.Next, err
 	})
@@ -866,10 +871,14 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		cursor string
 	}
 	read := func(cursor string) (func() (feedPage, bool, error), func()) {
+		given := map[string]bool{cursor: true} // the cursors of this listing so far
 		return readAhead(ctx, cursor, func(ctx context.Context, cursor string) (feedPage, string, error) {
 			page, err := feed.Changes(ctx, m.endpoint(), cursor)
 			if err != nil {
 				return feedPage{}, "", err
+			}
+			if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
+				return feedPage{}, "", fmt.Errorf("pull %s: %w", m.schema().Model, err)
 			}
 			recs := make([]remoteRecord, len(page.Changes))
 			for i, c := range page.Changes {
@@ -922,4 +931,22 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 			return err
 		}
 	}
+}
+
+// cursorAdvances checks a feed page's cursor against the one it was asked with: with
+// more to come it must be new to this listing, and a decimal cursor (the generated
+// server's) must not fall below the one asked with; the last page's may equal it.
+func cursorAdvances(asked, got string, hasMore bool, given map[string]bool) error {
+	if a, errA := strconv.ParseUint(asked, 10, 64); errA == nil {
+		if g, errG := strconv.ParseUint(got, 10, 64); errG == nil && (g < a || hasMore && g == a) {
+			return fmt.Errorf("%w: cursor %s after %s", ErrListingLoop, got, asked)
+		}
+	}
+	if hasMore {
+		if given[got] {
+			return fmt.Errorf("%w: cursor %q again", ErrListingLoop, got)
+		}
+		given[got] = true
+	}
+	return nil
 }

@@ -11,25 +11,86 @@ import (
 	"github.com/syncgen/syncgen/wire"
 )
 
+// errTooManyOps stops a batch's decoding at the op past wire.MaxBatchOps.
+var errTooManyOps = errors.New("too many ops")
+
+// decodeBatch reads a batch op by op, so that the ops are counted as they come: an op past
+// wire.MaxBatchOps stops the reading, whatever the rest of the body holds.
+func decodeBatch(r io.Reader) (wire.Batch, error) {
+	var b wire.Batch
+	d := json.NewDecoder(r)
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return b, errors.New("want a JSON object")
+	}
+	seen := false
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return b, err
+		}
+		if tok != "ops" {
+			var skip json.RawMessage
+			if err := d.Decode(&skip); err != nil {
+				return b, err
+			}
+			continue
+		}
+		if seen {
+			return b, errors.New(`"ops" twice`)
+		}
+		seen = true
+		if tok, err := d.Token(); err != nil || tok != json.Delim('[') {
+			return b, errors.New(`"ops" is not an array`)
+		}
+		b.Ops = []wire.BatchOp{}
+		for d.More() {
+			if len(b.Ops) == wire.MaxBatchOps {
+				return b, errTooManyOps
+			}
+			var op wire.BatchOp
+			if err := d.Decode(&op); err != nil {
+				return b, fmt.Errorf("op %d: %w", len(b.Ops), err)
+			}
+			b.Ops = append(b.Ops, op)
+		}
+		if _, err := d.Token(); err != nil { // ']'
+			return b, err
+		}
+	}
+	if _, err := d.Token(); err != nil { // '}'
+		return b, err
+	}
+	if !seen {
+		return b, errors.New(`no "ops" array`)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return b, errors.New("data after the batch")
+	}
+	return b, nil
+}
+
 // batch applies several writes, each judged and committed on its own, in order.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8*s.opts.maxBody))
+	req, err := decodeBatch(http.MaxBytesReader(w, r.Body, defaultBatchBodyFactor*s.opts.maxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(err, errTooManyOps):
+		// The rest of the body is not read: the connection closes after the answer,
+		// instead of the server reading on first.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, wire.CodeBatchTooLarge, fmt.Sprintf("at most %d ops in a batch", wire.MaxBatchOps))
+		return
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "the batch is too large")
 		return
 	case err != nil:
-		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
-		return
-	}
-	var req wire.Batch
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "the batch is not JSON: "+err.Error())
-		return
-	}
-	if len(req.Ops) > wire.MaxBatchOps {
-		writeError(w, http.StatusRequestEntityTooLarge, wire.CodeBatchTooLarge, fmt.Sprintf("at most %d ops in a batch", wire.MaxBatchOps))
+		msg := err.Error()
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &typeErr) || errors.As(err, &syntaxErr) {
+			msg = bodyError(err)
+		}
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "the batch is not a batch: "+msg)
 		return
 	}
 	results := make([]wire.BatchResult, len(req.Ops))
@@ -55,8 +116,6 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			answer(i, http.StatusBadRequest, errorBody(wire.CodeBadRequest, `op must be "put" or "delete"`))
 		case op.Key == "":
 			answer(i, http.StatusBadRequest, errorBody(wire.CodeMissingKey, "every op needs a key"))
-		case int64(len(op.Record)) > s.opts.maxBody:
-			answer(i, http.StatusRequestEntityTooLarge, errorBody(wire.CodeTooLarge, fmt.Sprintf("a record may have at most %d bytes", s.opts.maxBody)))
 		default:
 			writes = append(writes, writeReq{model: m, id: op.ID, del: op.Op == wire.OpDelete,
 				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
@@ -66,7 +125,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	if len(writes) > 0 {
 		ws, err := s.writeAll(r.Context(), writes)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, wire.CodeInternal, err.Error())
+			writeRaw(w, http.StatusServiceUnavailable, s.internal(r.Context(), "batch", err))
 			return
 		}
 		for k, w := range ws {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -14,6 +15,18 @@ const rowColumns = "id, version, seq, updated_at, deleted, deleted_at, data"
 func (s *Server) q(query string) string { return s.db.Writer().Rebind(query) }
 
 func protocol(r *http.Request) bool { return r.Header.Get(wire.HeaderProtocol) != "" }
+
+// internal logs a server failure, with the database's text, and returns the error body a
+// client gets instead: no database text reaches a client.
+func (s *Server) internal(ctx context.Context, step string, err error) []byte {
+	s.opts.log.ErrorContext(ctx, "syncgen server: "+step, "err", err)
+	return errorBody(wire.CodeInternal, "the server failed; try again later")
+}
+
+// fail answers a server failure with 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, step string, err error) {
+	writeRaw(w, http.StatusInternalServerError, s.internal(r.Context(), step, err))
+}
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeRaw(w, status, errorBody(code, msg))

@@ -2,6 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -14,9 +17,9 @@ import (
 type Model struct {
 	schema                 *runtime.Schema
 	hasUpdated, hasDeleted bool
-	// normalize decodes a record body, clamps its updatedAt to at most limit, and encodes
-	// it again as the model's JSON.
-	normalize func(body []byte, limit time.Time) (record, error)
+	// normalize decodes a record body, stamps its updatedAt with now when it has none,
+	// clamps it to at most limit, and encodes it again as the model's JSON.
+	normalize func(body []byte, now, limit time.Time) (record, error)
 	// tombstone is the record data with deletedAt set to at (a model with deletedAt).
 	tombstone func(data []byte, at time.Time) ([]byte, error)
 	// restamp is the record data with updatedAt set to at.
@@ -49,12 +52,14 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 	}
 	return Model{
 		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted,
-		normalize: func(body []byte, limit time.Time) (record, error) {
+		normalize: func(body []byte, now, limit time.Time) (record, error) {
 			v := new(T)
 			if err := a.UnmarshalRemote(body, v); err != nil {
 				return record{}, err
 			}
-			if updated, _ := a.Stamps(v); hasUpdated && updated.After(limit) {
+			if updated, _ := a.Stamps(v); hasUpdated && updated.IsZero() {
+				a.SetUpdatedAt(v, now) // absent or null: the server stamps it
+			} else if hasUpdated && updated.After(limit) {
 				a.SetUpdatedAt(v, limit)
 			}
 			return encode(v)
@@ -111,4 +116,38 @@ func (r *storedRow) rowUpdatedAt() string {
 		return ""
 	}
 	return r.UpdatedAt
+}
+
+// bodyError says what is wrong with a record body in the protocol's terms: JSON types and
+// field names, never the Go types the generated code decodes into.
+func bodyError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return fmt.Sprintf("want a JSON object, not %s", jsonKind(typeErr.Value))
+		}
+		return fmt.Sprintf("field %q: %s is not of the field's type", typeErr.Field, jsonKind(typeErr.Value))
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("not valid JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF) || err.Error() == "unexpected end of JSON input":
+		return "the JSON ends early"
+	}
+	var timeErr *time.ParseError
+	if errors.As(err, &timeErr) {
+		return fmt.Sprintf("%q is not an RFC 3339 time", timeErr.Value)
+	}
+	return "not a JSON object of the model"
+}
+
+// jsonKind names the JSON kind encoding/json reports in UnmarshalTypeError.Value.
+func jsonKind(v string) string {
+	switch {
+	case v == "string", v == "bool", v == "array", v == "object", v == "null":
+		return "a JSON " + v
+	case len(v) >= 6 && v[:6] == "number":
+		return "a JSON number"
+	}
+	return "a JSON value"
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -16,6 +17,10 @@ type options struct {
 	tombstones time.Duration
 	keys       time.Duration
 	maxBody    int64
+	maxRecord  int64
+	maxPage    int64
+	maxStreams int
+	log        *slog.Logger
 	validate   func(ctx context.Context, model string, record json.RawMessage) error
 	auth       func(*http.Request) (string, error)
 	scope      func(ctx context.Context, user, model string, record json.RawMessage) bool
@@ -72,9 +77,49 @@ func WithKeyRetention(d time.Duration) Option {
 	return func(o *options) { o.keys = d }
 }
 
-// WithMaxBodyBytes limits a request body (default 1 MiB); larger ones get 413.
+// Defaults of the limits (docs/LIMITS.md).
+const (
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxRecordBytes  = 1 << 20
+	DefaultMaxPageBytes    = 4 << 20
+	DefaultMaxEventStreams = 1000
+	defaultBatchBodyFactor = 8 // a batch body may be this many single bodies
+)
+
+// WithMaxBodyBytes limits the body of a single write (default 1 MiB), and a batch's to 8
+// times that; larger ones get 413.
 func WithMaxBodyBytes(n int64) Option {
 	return func(o *options) { o.maxBody = n }
+}
+
+// WithMaxRecordBytes limits a record, written alone or in a batch (default 1 MiB); a
+// larger one gets 413 too_large and is not stored.
+func WithMaxRecordBytes(n int64) Option {
+	return func(o *options) { o.maxRecord = n }
+}
+
+// WithMaxPageBytes bounds a change feed page by the bytes of its entries (default 4 MiB),
+// besides its count (at most 1000): a page ends, with hasMore, before the entry that
+// would pass the bound. A page always holds at least one entry, so keep it above
+// WithMaxRecordBytes.
+func WithMaxPageBytes(n int64) Option {
+	return func(o *options) { o.maxPage = n }
+}
+
+// WithMaxEventStreams bounds the open /_events streams (default 1000); a stream over the
+// bound gets 503 with Retry-After, and clients poll meanwhile.
+func WithMaxEventStreams(n int) Option {
+	return func(o *options) { o.maxStreams = n }
+}
+
+// WithLogger logs what clients are not told: database errors behind a 500, a hook's
+// failure (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
 }
 
 // WithValidation checks every record before it is written; an error is answered with 422

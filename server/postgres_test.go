@@ -30,8 +30,9 @@ func TestPostgresServerMigrations(t *testing.T) {
 		}
 	}
 	rows := appliedRows(t, db)
-	if len(rows) != 1 || rows[0].Package != migrationsPackage || rows[0].Version != 1 || rows[0].Name != "0001_server.sql" {
-		t.Fatalf("syncgen_migrations = %+v, want version 1 of the server once", rows)
+	if len(rows) != 2 || rows[0].Package != migrationsPackage || rows[0].Version != 1 || rows[0].Name != "0001_server.sql" ||
+		rows[1].Version != 2 || rows[1].Name != "0002_keys_per_user.sql" {
+		t.Fatalf("syncgen_migrations = %+v, want versions 1 and 2 of the server once", rows)
 	}
 
 	var seq int64
@@ -93,8 +94,8 @@ func TestPostgresConcurrentMigrate(t *testing.T) {
 			t.Errorf("migrate #%d: %v", i+1, err)
 		}
 	}
-	if rows := appliedRows(t, dbs[0]); len(rows) != 1 {
-		t.Fatalf("syncgen_migrations = %+v, want one row", rows)
+	if rows := appliedRows(t, dbs[0]); len(rows) != 2 {
+		t.Fatalf("syncgen_migrations = %+v, want one row per migration", rows)
 	}
 	var n int
 	if err := dbs[1].Reader().Get(&n, "SELECT count(*) FROM syncgen_server_counters"); err != nil || n != 1 {

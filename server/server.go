@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	purgedAt  time.Time
-	listeners map[chan string]struct{} // event streams: the paths of changed models
+	listeners map[*listener]struct{} // the open event streams
 	closed    bool
 	streams   sync.WaitGroup
 }
@@ -40,7 +41,8 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 		return nil, errors.New("new server: nil or unopened DB: open one with runtime.OpenSQLite or runtime.OpenPostgres")
 	}
 	o := options{now: time.Now, skew: 5 * time.Minute, tombstones: 30 * 24 * time.Hour,
-		keys: 7 * 24 * time.Hour, maxBody: 1 << 20}
+		keys: 7 * 24 * time.Hour, maxBody: DefaultMaxBodyBytes, maxRecord: DefaultMaxRecordBytes,
+		maxPage: DefaultMaxPageBytes, maxStreams: DefaultMaxEventStreams, log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -48,7 +50,7 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s := &Server{db: db, opts: o, mux: http.NewServeMux(), byName: map[string]*Model{},
-		done: make(chan struct{}), listeners: map[chan string]struct{}{}}
+		done: make(chan struct{}), listeners: map[*listener]struct{}{}}
 	s.mux.HandleFunc("POST /_batch", s.batch)
 	s.mux.HandleFunc("GET /_events", s.events)
 	for i := range models {
@@ -86,7 +88,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		// No route: the mux's own answer (404, 405, a redirect to a clean path), with the
+		// protocol's JSON error body instead of its plain text.
+		rec := &routeAnswer{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeError(w, http.StatusNotFound, wire.CodeNotFound, "no such route")
+			return
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeError(w, http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, r.Method+" is not served here")
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// routeAnswer records the status and headers of the mux's answer to a request it has no
+// route for; the body is dropped.
+type routeAnswer struct {
+	header http.Header
+	status int
+}
+
+func (a *routeAnswer) Header() http.Header { return a.header }
+func (a *routeAnswer) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+func (a *routeAnswer) Write(b []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // Close ends the event streams and waits for them. It does not close the DB.

@@ -33,6 +33,12 @@ type writeReq struct {
 // writeHTTP reads a write request and answers it.
 func (s *Server) writeHTTP(w http.ResponseWriter, r *http.Request, m *Model, id string) {
 	q := writeReq{model: m, id: id, del: r.Method == http.MethodDelete, protocol: protocol(r), key: r.Header.Get(wire.HeaderIdempotencyKey)}
+	if id != "" { // the path's id: checked before the body is read
+		if err := wire.CheckID(id); err != nil {
+			writeError(w, http.StatusBadRequest, wire.IDCode(err), "id: "+err.Error())
+			return
+		}
+	}
 	if !q.del {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.maxBody))
 		var tooLarge *http.MaxBytesError
@@ -41,13 +47,13 @@ func (s *Server) writeHTTP(w http.ResponseWriter, r *http.Request, m *Model, id 
 			writeError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge, fmt.Sprintf("a record may have at most %d bytes", s.opts.maxBody))
 			return
 		case err != nil:
-			writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "read the body: "+err.Error())
 			return
 		}
 		q.body = body
 	}
 	if id == "" { // POST {path}: the id is in the body
-		if rec, err := m.normalize(q.body, s.opts.now().Add(s.opts.skew)); err == nil {
+		if rec, err := m.normalize(q.body, s.opts.now(), s.opts.now().Add(s.opts.skew)); err == nil {
 			q.id = rec.id
 		}
 		if q.id == "" {
@@ -56,7 +62,11 @@ func (s *Server) writeHTTP(w http.ResponseWriter, r *http.Request, m *Model, id 
 		}
 	}
 	if v := r.Header.Get(wire.HeaderIfMatch); v != "" {
-		v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
+		v = strings.Trim(strings.TrimPrefix(strings.TrimSpace(v), "W/"), `"`)
+		if v == "*" || strings.ContainsAny(v, `,"`) || v == "" {
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequest, `If-Match: want one version, "<version>"; * and lists are not used`)
+			return
+		}
 		q.ifMatch = &v
 	}
 	if q.protocol && q.key == "" {
@@ -72,7 +82,7 @@ func (s *Server) writeHTTP(w http.ResponseWriter, r *http.Request, m *Model, id 
 func (s *Server) write(ctx context.Context, q writeReq) (int, []byte) {
 	w, err := s.writeAll(ctx, []writeReq{q})
 	if err != nil {
-		return http.StatusServiceUnavailable, errorBody(wire.CodeInternal, err.Error())
+		return http.StatusServiceUnavailable, s.internal(ctx, "write", err)
 	}
 	return w[0].status, w[0].answer
 }
@@ -95,23 +105,23 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 	}
 	defer tx.Rollback()
 	several := len(qs) > 1
-	changed := map[string]bool{}
+	var changed []change
 	for i, q := range qs {
 		if several {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT syncgen_write"); err != nil {
 				return nil, err
 			}
 		}
-		var ch bool
+		var ch *change
 		status, answer, err := s.writeIn(ctx, tx, q, &ch)
 		if err != nil {
 			if !several {
-				return []written{{http.StatusInternalServerError, errorBody(wire.CodeInternal, err.Error())}}, nil
+				return []written{{http.StatusInternalServerError, s.internal(ctx, "write", err)}}, nil
 			}
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT syncgen_write"); err != nil {
 				return nil, err
 			}
-			status, answer, ch = http.StatusInternalServerError, errorBody(wire.CodeInternal, err.Error()), false
+			status, answer, ch = http.StatusInternalServerError, s.internal(ctx, "batch op", err), nil
 		}
 		if several {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT syncgen_write"); err != nil {
@@ -119,25 +129,33 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 			}
 		}
 		out[i] = written{status, answer}
-		if ch {
-			changed[strings.TrimPrefix(q.model.schema.Path, "/")] = true
+		if ch != nil {
+			changed = append(changed, *ch)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	for model := range changed {
-		s.announce(model)
-	}
+	s.announce(changed)
 	return out, nil
 }
 
 // writeIn applies one write with its idempotency key inside tx. An error is the server's
 // failure: tx must not keep what the write did.
-func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *bool) (int, []byte, error) {
+func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed **change) (int, []byte, error) {
 	m := q.model
-	if strings.HasPrefix(q.id, wire.ReservedPrefix) {
-		return http.StatusBadRequest, errorBody(wire.CodeReservedID, "ids beginning with _ are reserved"), nil
+	// Checked before anything reaches the database: PostgreSQL refuses NUL and invalid
+	// UTF-8 with an error, and an id no client can pull must never be stored.
+	if err := wire.CheckID(q.id); err != nil {
+		return http.StatusBadRequest, errorBody(wire.IDCode(err), "id: "+err.Error()), nil
+	}
+	if q.key != "" {
+		if err := wire.CheckKey(q.key); err != nil {
+			return http.StatusBadRequest, errorBody(wire.CodeBadRequest, err.Error()), nil
+		}
+	}
+	if int64(len(q.body)) > s.opts.maxRecord {
+		return http.StatusRequestEntityTooLarge, errorBody(wire.CodeTooLarge, fmt.Sprintf("a record may have at most %d bytes", s.opts.maxRecord)), nil
 	}
 	now := s.opts.now().UTC()
 	hash := sha256.New()
@@ -153,13 +171,23 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 
+	// The seq comes first, before the key is looked up: on PostgreSQL the counter's row
+	// lock then serializes writers from here to the commit, so two requests with one key
+	// never both miss it (the second waits, then replays the first's answer), the record
+	// read below cannot change under this write, and a later commit never gets a smaller
+	// seq. A write that changes nothing leaves a gap, which cursors do not mind.
+	var seq int64
+	if err := tx.QueryRowxContext(ctx, s.q(`UPDATE syncgen_server_counters SET value = value + 1 WHERE name = 'seq' RETURNING value`)).Scan(&seq); err != nil {
+		return 0, nil, err
+	}
+	owner := User(ctx) // keys belong to the caller: another user's key is another key
 	if q.key != "" {
 		var stored struct {
 			Hash   string `db:"hash"`
 			Status int    `db:"status"`
 			Answer string `db:"answer"`
 		}
-		err := tx.QueryRowxContext(ctx, s.q(`SELECT hash, status, answer FROM syncgen_server_keys WHERE key = ?`), q.key).StructScan(&stored)
+		err := tx.QueryRowxContext(ctx, s.q(`SELECT hash, status, answer FROM syncgen_server_keys WHERE owner = ? AND key = ?`), owner, q.key).StructScan(&stored)
 		switch {
 		case err == nil && stored.Hash == sum:
 			return stored.Status, []byte(stored.Answer), nil
@@ -169,13 +197,13 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *
 			return 0, nil, err
 		}
 	}
-	status, answer, store, err := s.apply(ctx, tx, q, now, changed)
+	status, answer, store, err := s.apply(ctx, tx, q, seq, now, changed)
 	if err != nil {
 		return 0, nil, err
 	}
 	if q.key != "" && store {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_keys (key, hash, status, answer, created_at)
-			VALUES (?, ?, ?, ?, ?)`), q.key, sum, status, string(answer), formatTime(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_keys (owner, key, hash, status, answer, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`), owner, q.key, sum, status, string(answer), formatTime(now)); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -184,16 +212,8 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *
 
 // apply decides and stores a write inside tx. store says whether the answer is kept for
 // the idempotency key.
-func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Time, changed *bool) (status int, answer []byte, store bool, err error) {
+func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, seq int64, now time.Time, changed **change) (status int, answer []byte, store bool, err error) {
 	m := q.model
-	// The seq comes first: on PostgreSQL the counter's row lock then serializes writers
-	// from here to the commit, so the record read below cannot change under this write,
-	// and a later commit never gets a smaller seq. A write that changes nothing leaves a
-	// gap, which cursors do not mind.
-	var seq int64
-	if err := tx.QueryRowxContext(ctx, s.q(`UPDATE syncgen_server_counters SET value = value + 1 WHERE name = 'seq' RETURNING value`)).Scan(&seq); err != nil {
-		return 0, nil, false, err
-	}
 	cur, err := s.row(ctx, tx, m, q.id)
 	if err != nil {
 		return 0, nil, false, err
@@ -236,10 +256,10 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 			}
 		}
 	} else {
-		rec, err = m.normalize(q.body, now.Add(s.opts.skew).Truncate(time.Microsecond))
+		rec, err = m.normalize(q.body, now.Truncate(time.Microsecond), now.Add(s.opts.skew).Truncate(time.Microsecond))
 		switch {
 		case err != nil:
-			return http.StatusBadRequest, errorBody(wire.CodeBadRequest, "the body is not a "+m.schema.Model+": "+err.Error()), false, nil
+			return http.StatusBadRequest, errorBody(wire.CodeBadRequest, "the body is not a "+m.schema.Model+": "+bodyError(err)), false, nil
 		case rec.id != q.id:
 			return http.StatusBadRequest, errorBody(wire.CodeIDMismatch, "the body's id is not the path's"), false, nil
 		}
@@ -253,7 +273,7 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 			if berr != nil {
 				return http.StatusUnprocessableEntity, errorBody(wire.CodeValidation, berr.Error()), true, nil
 			}
-			if rec, err = m.normalize(data, now.Add(s.opts.skew).Truncate(time.Microsecond)); err != nil || rec.id != q.id {
+			if rec, err = m.normalize(data, now.Truncate(time.Microsecond), now.Add(s.opts.skew).Truncate(time.Microsecond)); err != nil || rec.id != q.id {
 				return 0, nil, false, fmt.Errorf("the before-write hook made the record invalid: %v", err)
 			}
 		}
@@ -292,7 +312,7 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, now time.Ti
 	if err != nil {
 		return 0, nil, false, err
 	}
-	*changed = true
+	*changed = &change{model: m, seq: seq, data: row.Data}
 	status = http.StatusOK
 	if cur == nil {
 		status = http.StatusCreated

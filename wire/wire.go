@@ -8,6 +8,10 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Version is the protocol's major version, the value of HeaderProtocol.
@@ -29,6 +33,10 @@ const (
 	MaxBatchOps = 100
 	// MaxIDBytes is the longest id, in bytes of UTF-8.
 	MaxIDBytes = 255
+	// MaxKeyBytes is the longest idempotency key.
+	MaxKeyBytes = 255
+	// MaxFeedLimit is the most changes one feed page holds, whatever limit asks.
+	MaxFeedLimit = 1000
 	// ReservedPrefix begins the names of protocol routes; no id may begin with it.
 	ReservedPrefix = "_"
 )
@@ -119,7 +127,58 @@ const (
 	CodeValidation          = "validation"
 	CodeKeyReused           = "key_reused"
 	CodeInternal            = "internal"
+	CodeUnavailable         = "unavailable"
 )
+
+// ErrBadID is wrapped by CheckID's error for an id no record may have; ErrReservedID by
+// its error for an id beginning with ReservedPrefix.
+var (
+	ErrBadID      = errors.New("bad id")
+	ErrReservedID = errors.New("reserved id")
+	ErrBadKey     = errors.New("bad idempotency key")
+)
+
+// CheckID reports why id cannot be a record's id (PROTOCOL.md section 2), or nil: it must
+// be non-empty UTF-8 of at most MaxIDBytes bytes, without NUL, and not begin with
+// ReservedPrefix. Servers answer an error with 400 and IDCode(err); clients can check ids
+// before they send them.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", ErrBadID)
+	case len(id) > MaxIDBytes:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrBadID, len(id), MaxIDBytes)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("%w: not valid UTF-8", ErrBadID)
+	case strings.IndexByte(id, 0) >= 0:
+		return fmt.Errorf("%w: holds NUL", ErrBadID)
+	case strings.HasPrefix(id, ReservedPrefix):
+		return fmt.Errorf("%w: ids beginning with %s are reserved for protocol routes", ErrReservedID, ReservedPrefix)
+	}
+	return nil
+}
+
+// IDCode is the error code of a CheckID error: CodeReservedID or CodeBadRequest.
+func IDCode(err error) string {
+	if errors.Is(err, ErrReservedID) {
+		return CodeReservedID
+	}
+	return CodeBadRequest
+}
+
+// CheckKey reports why key cannot be an idempotency key (PROTOCOL.md section 8), or nil:
+// 1 to MaxKeyBytes visible ASCII characters.
+func CheckKey(key string) error {
+	if key == "" || len(key) > MaxKeyBytes {
+		return fmt.Errorf("%w: want 1 to %d characters, got %d", ErrBadKey, MaxKeyBytes, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return fmt.Errorf("%w: byte %d is not visible ASCII", ErrBadKey, i)
+		}
+	}
+	return nil
+}
 
 // Canonical re-encodes a JSON value with object keys sorted and no spaces, keeping
 // numbers as written, so replicas in any language compute the same bytes: last-writer-wins

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"github.com/syncgen/syncgen/examples/pizza/menu"
 	"github.com/syncgen/syncgen/remote"
@@ -108,10 +109,24 @@ func startServer(path, addr string) (*http.Server, net.Listener, error) {
 		db.Close()
 		return nil, nil, err
 	}
-	srv := &http.Server{Handler: h}
+	srv := productionServer(h)
 	srv.RegisterOnShutdown(func() { h.Close(); db.Close() })
 	go srv.Serve(ln)
 	return srv, ln, nil
+}
+
+// productionServer is the http.Server a syncgen server needs in production: a slow or
+// idle client cannot hold a connection forever. WriteTimeout does not end /_events
+// streams: the server gives each event its own write deadline.
+func productionServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second, // slow headers
+		ReadTimeout:       time.Minute,      // slow bodies (a batch may be 8 MiB)
+		WriteTimeout:      time.Minute,      // slow readers of an answer
+		IdleTimeout:       2 * time.Minute,  // idle keep-alive connections
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // app is one client: a repository on its own SQLite file, and a switch for its network.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,5 +27,19 @@ func TestExampleTellsTheStory(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The example's server is what the README shows for production: every timeout set, so
+// slow or idle clients cannot hold connections open.
+func TestExampleServerHasTimeouts(t *testing.T) {
+	srv, ln, err := startServer(filepath.Join(t.TempDir(), "server.db"), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer srv.Close()
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+		t.Fatalf("the example's http.Server lacks timeouts: %+v", srv)
 	}
 }

@@ -255,11 +255,11 @@ func TestBadPagesWriteNothing(t *testing.T) {
 		body string
 		want error
 	}{
-		"malformed":    {`[{"id":"a","name":"x"},{"id":`, runtime.ErrMalformedResponse},
-		"not a list":   {`{"id":"a"}`, runtime.ErrMalformedResponse},
-		"wrong types":  {`[{"id":"a","price":"cheap"}]`, runtime.ErrMalformedResponse},
-		"too large":    {`[{"id":"a","name":"` + strings.Repeat("x", 2048) + `"}]`, runtime.ErrPageTooLarge},
-		"second wrong": {`[{"id":"ok","name":"fine"},{"id":"b","price":[]}]`, runtime.ErrMalformedResponse},
+		"malformed":  {`[{"id":"a","name":"x"},{"id":`, runtime.ErrMalformedResponse},
+		"not a list": {`{"id":"a"}`, runtime.ErrMalformedResponse},
+		"too large":  {`[{"id":"a","name":"` + strings.Repeat("x", 2048) + `"}]`, runtime.ErrPageTooLarge},
+		// A record that does not decode is skipped with an error event, not a failed
+		// page: see TestHostileClientSkipsBadRecords.
 	} {
 		f.set(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tc.body) })
 		if _, err := repo.Pizzas.Hydrate(ctx, shop.PizzaQuery{}); !errors.Is(err, tc.want) {
