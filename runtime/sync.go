@@ -431,7 +431,8 @@ const maxConflicts = 5
 // took the write.
 func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (acked []bool, errs []error) {
 	acked, errs = make([]bool, len(heads)), make([]error, len(heads))
-	ps, err := r.prepare(ctx, heads, rep)
+	r.refresh(ctx, heads, rep, errs)
+	ps, err := r.prepare(ctx, heads, rep, errs)
 	if err != nil {
 		for i := range errs {
 			errs[i] = err
@@ -494,8 +495,9 @@ type pushing struct {
 }
 
 // prepare fixes the entries' requests before their first send, in one commit; an entry
-// is nil when it is gone or its body could not be built (a dead letter then).
-func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*pushing, error) {
+// is nil when it is gone, its body could not be built (a dead letter then), or skip holds
+// an error for it.
+func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport, skip []error) ([]*pushing, error) {
 	client, err := r.clientID(ctx)
 	if err != nil {
 		return nil, err
@@ -503,6 +505,9 @@ func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*
 	ps := make([]*pushing, len(heads))
 	err = r.tx(ctx, rep, func(tx *Tx) error {
 		for i, head := range heads {
+			if skip[i] != nil {
+				continue
+			}
 			m := r.byTable[head.Table]
 			h, ok, err := tx.entry(ctx, head.Seq)
 			if err != nil {
