@@ -747,7 +747,13 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		if err != nil {
 			return nil, "", err
 		}
-		d, err := m.decodePage(plainRecords(page.Records))
+		recs := plainRecords(page.Records)
+		if len(page.Versions) == len(recs) {
+			for i := range recs {
+				recs[i].version = page.Versions[i]
+			}
+		}
+		d, err := m.decodePage(recs)
 		return d, page.Next, err
 	})
 	defer stop()
