@@ -636,7 +636,7 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	}
 	// 401 is not final: a refreshed credential in the request hook fixes it.
 	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
-		o.he.Status != http.StatusUnauthorized && !IsRetryable(o.err)
+		o.he.Status != http.StatusUnauthorized && !o.he.Reauthenticate && !IsRetryable(o.err)
 	return o
 }
 
