@@ -73,11 +73,12 @@ func (r *REST) do(ctx context.Context, e *runtime.Endpoint, method string, u *ur
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return &runtime.HTTPError{
-			Method:     method,
-			URL:        shown,
-			Status:     resp.StatusCode,
-			Body:       data,
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Method:         method,
+			URL:            shown,
+			Status:         resp.StatusCode,
+			Body:           data,
+			RetryAfter:     parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Reauthenticate: r.shape.auth[resp.StatusCode],
 		}
 	}
 	if read == nil {

@@ -43,9 +43,29 @@ var (
 // Validate reports a bad base URL or option.
 func (p *Protocol) Validate() error { return p.rest.Validate() }
 
-// List lists records the plain way (Hydrate uses it); pulls use Changes.
+// List lists the records Hydrate asks for: the change feed's records with their
+// versions, page by page (req.Page is the feed's cursor), so that a write after a Hydrate
+// carries the version it is based on. The server filters by no query, so neither does
+// List; the query is answered locally. Deletes of models without deletedAt are left out.
 func (p *Protocol) List(ctx context.Context, e *runtime.Endpoint, req runtime.ListRequest) (*runtime.Page, error) {
-	return p.rest.List(ctx, e, req)
+	c, err := p.Changes(ctx, e, req.Page)
+	if err != nil {
+		return nil, err
+	}
+	if c.HasMore && (c.Cursor == "" || c.Cursor == req.Page) {
+		return nil, fmt.Errorf("list %s: %w: more changes after cursor %q", e.Path, runtime.ErrMalformedResponse, c.Cursor)
+	}
+	page := &runtime.Page{Records: []json.RawMessage{}, Versions: []string{}}
+	for _, ch := range c.Changes {
+		if ch.Record != nil {
+			page.Records = append(page.Records, ch.Record)
+			page.Versions = append(page.Versions, ch.Version)
+		}
+	}
+	if c.HasMore {
+		page.Next = c.Cursor
+	}
+	return page, nil
 }
 
 // Get fetches one record; errors.Is(err, runtime.ErrNotFound) when the server does not

@@ -45,6 +45,7 @@ type REST struct {
 	timeout     time.Duration
 	maxBody     int64
 	maxRecords  int
+	shape       shape // how a preset shapes requests (preset.go)
 }
 
 // restPaging is how a listing continues.
@@ -162,6 +163,9 @@ func (r *REST) List(ctx context.Context, e *runtime.Endpoint, req runtime.ListRe
 		if r.sinceParam != "" && !req.Since.IsZero() {
 			q.Set(r.sinceParam, r.sinceFormat(req.Since))
 		}
+		if r.shape.list != nil {
+			r.shape.list(e, q, req.Since)
+		}
 		switch r.paging.kind {
 		case pagingPage, pagingOffset:
 			number = 1
@@ -265,7 +269,7 @@ func (r *REST) Get(ctx context.Context, e *runtime.Endpoint, id string) (json.Ra
 
 func (r *REST) get(ctx context.Context, e *runtime.Endpoint, u *url.URL) (json.RawMessage, error) {
 	var rec json.RawMessage
-	err := r.do(ctx, e, http.MethodGet, u, nil, nil, func(_ *http.Response, b io.Reader) error {
+	err := r.do(ctx, e, http.MethodGet, u, nil, r.shape.itemHeader(), func(_ *http.Response, b io.Reader) error {
 		data, err := io.ReadAll(b)
 		if err != nil {
 			return err
@@ -279,7 +283,7 @@ func (r *REST) get(ctx context.Context, e *runtime.Endpoint, u *url.URL) (json.R
 		return nil
 	})
 	var he *runtime.HTTPError
-	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+	if errors.As(err, &he) && (he.Status == http.StatusNotFound || he.Status == r.shape.notFound && r.shape.notFound != 0) {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
 	}
 	if err != nil {
@@ -306,6 +310,9 @@ func (r *REST) Put(ctx context.Context, e *runtime.Endpoint, w runtime.Write) (j
 	}
 	if len(w.Body) == 0 {
 		return nil, fmt.Errorf("put %s: empty body", redactURL(item))
+	}
+	if r.shape.upsert != nil { // one request creates or replaces
+		return r.write(ctx, e, http.MethodPost, coll, w, w.Key, false)
 	}
 	// Each step has its own idempotency key: servers that honour keys refuse one key
 	// reused for another request, and a replayed attempt then replays each step's answer.
@@ -340,7 +347,7 @@ func stepKey(key, step string) string {
 }
 
 func (r *REST) write(ctx context.Context, e *runtime.Endpoint, method string, u *url.URL, w runtime.Write, key string, ifMatch bool) (json.RawMessage, error) {
-	h := http.Header{}
+	h := r.shape.writeHeader()
 	h.Set("Content-Type", "application/json")
 	if key != "" {
 		h.Set(wire.HeaderIdempotencyKey, key)
@@ -357,7 +364,10 @@ func (r *REST) write(ctx context.Context, e *runtime.Endpoint, method string, u 
 		if err != nil {
 			return err
 		}
-		if rec = jsonObject(data); rec == nil && len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+		if rec = jsonObject(data); rec == nil {
+			rec = soleObject(data) // a representation of one row, as an array
+		}
+		if rec == nil && len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
 			// Cut or garbled: the write may have happened, but what the server made of it
 			// is unknown. The retry sends the same write.
 			return fmt.Errorf("%w: the answer to a write is not JSON: %s", runtime.ErrMalformedResponse, text.OneLine(data, 64))
@@ -443,6 +453,13 @@ func (r *REST) itemURL(e *runtime.Endpoint, id string) (*url.URL, error) {
 	}
 	if id == "" {
 		return nil, fmt.Errorf("rest remote: %s: empty id", path)
+	}
+	if r.shape.item != nil {
+		coll, err := r.join(path)
+		if err != nil {
+			return nil, err
+		}
+		return r.shape.item(e, coll, id), nil
 	}
 	seg := url.PathEscape(id)
 	if id == "." || id == ".." {

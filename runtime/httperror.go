@@ -35,6 +35,10 @@ type HTTPError struct {
 	Body []byte
 	// RetryAfter is the server's Retry-After (seconds or an HTTP date), 0 when absent.
 	RetryAfter time.Duration
+	// Reauthenticate says the remote takes this status, like a 401, for a missing or
+	// expired credential (remote.WithAuthFailureStatus): a write that gets it is retried
+	// with backoff, not dead-lettered, since a refreshed credential fixes it.
+	Reauthenticate bool
 }
 
 // Error reads like `PUT http://host/pizzas/x: 422 Unprocessable Entity: {"error":"…"}`;

@@ -52,6 +52,9 @@ type ListRequest struct {
 // Page is one page of records.
 type Page struct {
 	Records []json.RawMessage
+	// Versions, when a versioned remote gives them, holds each record's version, in the
+	// order of Records; nil otherwise.
+	Versions []string
 	// Next continues the listing in the next ListRequest.Page; "" means this was the last
 	// page.
 	Next string

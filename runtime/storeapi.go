@@ -154,6 +154,7 @@ func (s *Store[T]) UpsertMany(ctx context.Context, vs []*T, ps ...Policy) error 
 func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 	var done []*T
 	var bases [][]byte
+	var versions []string
 	var failed error
 	for i, v := range vs {
 		if v == nil {
@@ -161,18 +162,19 @@ func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 			break
 		}
 		s.a.SetUpdatedAt(v, s.repo.clock.stamp())
-		base, err := s.put(ctx, v)
+		base, version, err := s.put(ctx, v)
 		if err != nil {
 			failed = err
 			break
 		}
 		done = append(done, v)
 		bases = append(bases, base)
+		versions = append(versions, version)
 	}
 	if len(done) > 0 {
 		err := s.write(ctx, func(tx *Tx) error {
 			for i, v := range done {
-				if err := tx.setBase(ctx, s.s.Table, s.a.ID(v), bases[i], ""); err != nil {
+				if err := tx.setBase(ctx, s.s.Table, s.a.ID(v), bases[i], versions[i]); err != nil {
 					return err
 				}
 			}
@@ -186,31 +188,46 @@ func (s *Store[T]) putAll(ctx context.Context, vs []*T) error {
 }
 
 // put sends one record and takes the server's answer into v. It returns what the remote
-// now holds: its answer, else the body sent.
-func (s *Store[T]) put(ctx context.Context, v *T) ([]byte, error) {
+// now holds: its answer, else the body sent; and its version, from a versioned remote.
+func (s *Store[T]) put(ctx context.Context, v *T) ([]byte, string, error) {
 	id := s.a.ID(v)
 	if _, err := s.bind(v); err != nil { // fail before the network on what SQLite refuses
-		return nil, fmt.Errorf("upsert %w", err)
+		return nil, "", fmt.Errorf("upsert %w", err)
 	}
 	st, err := s.unqueued(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
+		return nil, "", fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
 	}
 	body, err := s.body(v, st.base)
 	if err != nil {
-		return nil, fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
+		return nil, "", fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
 	}
-	answer, err := s.repo.remote.Put(ctx, s.endpoint(), Write{ID: id, Body: body, Version: st.version})
+	key, err := s.repo.requireKey(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("upsert %s %q on remote: %w", s.s.Model, id, err)
+		return nil, "", fmt.Errorf("upsert %s %q: %w", s.s.Model, id, err)
+	}
+	answer, version, err := s.repo.writeRemote(ctx, s.endpoint(), Write{ID: id, Body: body, Key: key, Version: st.version})
+	if err != nil {
+		return nil, "", fmt.Errorf("upsert %s %q on remote: %w", s.s.Model, id, err)
 	}
 	if answer == nil {
-		return body, nil
+		return body, version, nil
 	}
 	if err := s.a.UnmarshalRemote(answer, v); err != nil {
-		return nil, fmt.Errorf("upsert %s %q: decode answer: %w: %w", s.s.Model, id, ErrMalformedResponse, err)
+		return nil, "", fmt.Errorf("upsert %s %q: decode answer: %w: %w", s.s.Model, id, ErrMalformedResponse, err)
 	}
-	return answer, nil
+	return answer, version, nil
+}
+
+// requireKey is a RequireRemote write's idempotency key: the client id and a new UUID,
+// apart from the outbox's "<clientID>:<seq>" keys. The write is not retried, so a key of
+// its own per call is enough.
+func (r *Repo) requireKey(ctx context.Context) (string, error) {
+	client, err := r.clientID(ctx)
+	if err != nil {
+		return "", err
+	}
+	return client + ":now-" + NewID(), nil
 }
 
 // body encodes v for the remote. A readonly field is never changed by the client: it
@@ -289,10 +306,15 @@ func (s *Store[T]) deleteRemote(ctx context.Context, id string) error {
 			return s.putAll(ctx, []*T{v})
 		}
 	}
-	if _, err := s.unqueued(ctx, id); err != nil {
+	st, err := s.unqueued(ctx, id)
+	if err != nil {
 		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
 	}
-	if err := s.repo.remote.Delete(ctx, s.endpoint(), Write{ID: id}); err != nil {
+	key, err := s.repo.requireKey(ctx)
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+	}
+	if _, _, err := s.repo.writeRemote(ctx, s.endpoint(), Write{ID: id, Key: key, Version: st.version}); err != nil {
 		return fmt.Errorf("delete %s %q on remote: %w", s.s.Model, id, err)
 	}
 	return nil

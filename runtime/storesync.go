@@ -52,6 +52,9 @@ type syncModel interface {
 	// fetch reads the record from the remote and reconciles it; when the remote does not
 	// have it and absentDeletes is set, the local copy goes too.
 	fetch(ctx context.Context, id string, absentDeletes bool) error
+	// readsBeforeWrite and refreshed: see refresh.go.
+	readsBeforeWrite(op string) bool
+	refreshed(ctx context.Context, tx *Tx, e entry, rec remoteRecord) error
 }
 
 // pageInfo is what a listing needs to know of a page it applied.
@@ -363,7 +366,10 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 		// A newer version from a versioned remote is the server's word on the record (it
 		// may have clamped a stamp or set a readonly field): it applies whatever the stamps
 		// say. Otherwise last writer wins.
-		if cmp <= 0 && !newerVersion(x.version, st.version) {
+		if cmp < 0 {
+			return false, s.repair(ctx, tx, x, st, local)
+		}
+		if cmp == 0 && !newerVersion(x.version, st.version) {
 			return false, nil
 		}
 		return true, s.store(ctx, tx, x.id, x.v)
@@ -425,6 +431,32 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 		return true, s.deleteTx(ctx, tx, x.id, true)
 	}
 	return false, fmt.Errorf("resolve %s %q: unknown action %d", s.s.Model, x.id, res.Action)
+}
+
+// repair is read repair for remotes without versions, which a late or blind write can
+// set back: when the remote sends an older record than the one it last acknowledged or
+// sent (base), and this client holds that newer one unchanged, it queues it again, with
+// its own stamp, so the remote gets it back. Versioned remotes never go back.
+func (s *Store[T]) repair(ctx context.Context, tx *Tx, x incoming[T], st recordState, local *T) error {
+	if _, versioned := s.repo.remote.(VersionedRemote); versioned || s.sql.updated == nil || local == nil || x.v == nil || st.base == nil {
+		return nil
+	}
+	base := new(T)
+	if s.a.UnmarshalRemote(st.base, base) != nil {
+		return nil
+	}
+	baseAt, _ := s.a.Stamps(base)
+	at, _ := s.a.Stamps(x.v)
+	localAt, deleted := s.a.Stamps(local)
+	if !baseAt.After(at) || !localAt.Equal(baseAt) || deleted != nil && s.sql.deleted == nil {
+		return nil
+	}
+	s.repo.log.Info("syncgen: the remote went back to an older record; sending ours again", "model", s.s.Model, "id", x.id)
+	op := opPut
+	if deleted != nil {
+		op = opDelete
+	}
+	return tx.enqueue(ctx, s.s.Table, x.id, op)
 }
 
 func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
@@ -588,6 +620,17 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 			answer = nil
 		}
 	}
+	if answer != nil && w.Body != nil && version == "" {
+		if later, err := s.overruled(answer, w.Body); err != nil || later != nil {
+			if err != nil {
+				return err
+			}
+			// The server kept a later record (last-writer-wins on its side): this write
+			// lost, which the resolver decides on and the report shows, as for a 409.
+			_, err := s.reconcile(ctx, tx, incoming[T]{id: e.ID, v: later, raw: answer}, true)
+			return err
+		}
+	}
 	base := answer
 	if base == nil {
 		base = w.Body
@@ -615,6 +658,25 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	t, _ := s.a.Stamps(v)
 	tx.observe(t)
 	return s.store(ctx, tx, e.ID, v)
+}
+
+// overruled decodes a plain server's answer to a write when it holds a record stamped
+// later than the one sent: the server ordered the write before what it had. nil when the
+// answer is the write (or a version of it the server changed, at the same stamp or before).
+func (s *Store[T]) overruled(answer, sent []byte) (*T, error) {
+	if s.sql.updated == nil || sameJSON(answer, sent) {
+		return nil, nil
+	}
+	a, b := new(T), new(T)
+	if s.a.UnmarshalRemote(answer, a) != nil || s.a.UnmarshalRemote(sent, b) != nil {
+		return nil, nil
+	}
+	at, _ := s.a.Stamps(a)
+	bt, _ := s.a.Stamps(b)
+	if at.After(bt) {
+		return a, nil
+	}
+	return nil, nil
 }
 
 func (s *Store[T]) rejected(ctx context.Context, tx *Tx, remote remoteRecord) error {

@@ -431,7 +431,8 @@ const maxConflicts = 5
 // took the write.
 func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (acked []bool, errs []error) {
 	acked, errs = make([]bool, len(heads)), make([]error, len(heads))
-	ps, err := r.prepare(ctx, heads, rep)
+	r.refresh(ctx, heads, rep, errs)
+	ps, err := r.prepare(ctx, heads, rep, errs)
 	if err != nil {
 		for i := range errs {
 			errs[i] = err
@@ -494,8 +495,9 @@ type pushing struct {
 }
 
 // prepare fixes the entries' requests before their first send, in one commit; an entry
-// is nil when it is gone or its body could not be built (a dead letter then).
-func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*pushing, error) {
+// is nil when it is gone, its body could not be built (a dead letter then), or skip holds
+// an error for it.
+func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport, skip []error) ([]*pushing, error) {
 	client, err := r.clientID(ctx)
 	if err != nil {
 		return nil, err
@@ -503,6 +505,9 @@ func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport) ([]*
 	ps := make([]*pushing, len(heads))
 	err = r.tx(ctx, rep, func(tx *Tx) error {
 		for i, head := range heads {
+			if skip[i] != nil {
+				continue
+			}
 			m := r.byTable[head.Table]
 			h, ok, err := tx.entry(ctx, head.Seq)
 			if err != nil {
@@ -631,7 +636,7 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 	}
 	// 401 is not final: a refreshed credential in the request hook fixes it.
 	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
-		o.he.Status != http.StatusUnauthorized && !IsRetryable(o.err)
+		o.he.Status != http.StatusUnauthorized && !o.he.Reauthenticate && !IsRetryable(o.err)
 	return o
 }
 
@@ -747,7 +752,13 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 			return nil, "", fmt.Errorf("list %s: %w: page %q continues with %q, given before", m.schema().Model, ErrListingLoop, token, page.Next)
 		}
 		given[page.Next] = true
-		d, err := m.decodePage(plainRecords(page.Records))
+		recs := plainRecords(page.Records)
+		if len(page.Versions) == len(recs) {
+			for i := range recs {
+				recs[i].version = page.Versions[i]
+			}
+		}
+		d, err := m.decodePage(recs)
 		return d, page.Next, err
 	})
 	defer stop()

@@ -34,7 +34,10 @@ type Config struct {
 	Clients  int  // 2 to 8
 	Steps    int  // workload steps before healing
 	Protocol bool // the syncgen protocol remote; false: plain REST
-	Dir      string
+	// Blind serves plain REST from a server that overwrites blindly, as json-server does
+	// (blind.go), instead of the generated server; only without Protocol.
+	Blind bool
+	Dir   string
 	// Break disables a guarantee on purpose, to show the checks catch it: "" for none.
 	Break string
 }
@@ -92,6 +95,10 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	s := &sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		now:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		written: map[string]time.Time{}, cursors: map[string][]int64{}, applied: map[string]string{}, keyOf: map[string]string{}}
+	if cfg.Blind {
+		s.server = newBlindServer()
+		return s, s.openClients(ctx)
+	}
 	db, err := runtime.OpenSQLite(filepath.Join(cfg.Dir, "server.db"))
 	if err != nil {
 		return nil, err
@@ -111,15 +118,19 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		return nil, err
 	}
 	s.server = srv
-	for i := range cfg.Clients {
+	return s, s.openClients(ctx)
+}
+
+func (s *sim) openClients(ctx context.Context) error {
+	for i := range s.cfg.Clients {
 		c := &client{n: i, name: fmt.Sprintf("c%d", i)}
 		s.clients = append(s.clients, c)
 		if err := s.open(ctx, c); err != nil {
 			s.close()
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // open (re)opens a client's repository from its files.
@@ -341,7 +352,7 @@ func (s *sim) step(ctx context.Context, step int) error {
 		}
 		s.wrote(c, it.ID, it.UpdatedAt)
 	case a < 40: // update random fields of a known record (or re-create it)
-		id := s.known(c)
+		id := s.known(ctx, c)
 		if id == "" {
 			return nil
 		}
@@ -365,7 +376,7 @@ func (s *sim) step(ctx context.Context, step int) error {
 		}
 		s.wrote(c, it.ID, it.UpdatedAt)
 	case a < 48: // delete
-		if id := s.known(c); id != "" {
+		if id := s.known(ctx, c); id != "" {
 			return r.Items.Delete(ctx, id)
 		}
 	case a < 56: // a note on an item, and an item, in one transaction
@@ -423,8 +434,15 @@ func (s *sim) word() string {
 	return words[s.rng.IntN(len(words))]
 }
 
-// known picks an id the client wrote before.
-func (s *sim) known(c *client) string {
+// known picks an id the client wrote before or, half the time, any item it holds (one
+// another client made, say), so that clients edit and delete each other's records.
+func (s *sim) known(ctx context.Context, c *client) string {
+	if s.rng.IntN(2) == 0 {
+		held, err := c.repo.Items.Find(ctx, model.ItemQuery{}.OrderBy(model.ItemFields.ID.Asc()), runtime.LocalOnly)
+		if err == nil && len(held) > 0 {
+			return held[s.rng.IntN(len(held))].ID
+		}
+	}
 	if len(c.ids) == 0 {
 		return ""
 	}

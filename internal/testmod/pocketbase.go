@@ -18,7 +18,7 @@ import (
 // PocketBase 0.40 is the second real plain REST server of the tests. It is a Go program
 // that needs Go 1.27, so .ci/run builds it with .ci/pocketbase.sh (GOTOOLCHAIN=go1.27.3,
 // in a main module of its own) into the cache; elsewhere run that script, or point
-// SYNCGEN_POCKETBASE at a pocketbase binary. docs/POCKETBASE-NOTES.md says how it behaves.
+// SYNCGEN_POCKETBASE at a pocketbase binary. docs/POCKETBASE.md says how it behaves.
 
 const pocketBaseInstall = `bash .ci/pocketbase.sh (builds PocketBase v0.40.4 with GOTOOLCHAIN=go1.27.3 into ${XDG_CACHE_HOME:-$HOME/.cache}/syncgen/pocketbase, about 3 minutes on 2 cores), or set SYNCGEN_POCKETBASE to a pocketbase binary`
 

@@ -1,5 +1,5 @@
 // Package pocketbase checks, against a real PocketBase 0.40 (built by .ci/pocketbase.sh),
-// the collection schema and the API facts that docs/POCKETBASE-NOTES.md records: a record
+// the collection schema and the API facts that docs/POCKETBASE.md records: a record
 // with a client-made 36-character UUIDv7 id and RFC 3339 times round-trips through create,
 // get, list, filter, patch and delete, and decodes into a Go struct with time.Time fields.
 // It uses net/http and internal/testmod only (and google/uuid, runtime.NewID's generator),
