@@ -59,7 +59,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			answer(i, http.StatusRequestEntityTooLarge, errorBody(wire.CodeTooLarge, fmt.Sprintf("a record may have at most %d bytes", s.opts.maxBody)))
 		default:
 			writes = append(writes, writeReq{model: m, id: op.ID, del: op.Op == wire.OpDelete,
-				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
+				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key, fields: op.Fields})
 			at = append(at, i)
 		}
 	}
