@@ -2,10 +2,14 @@ package runtime
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Field changes. A write tells the remote which JSON keys it changed since the version it
@@ -238,4 +242,53 @@ func (s *Store[T]) mergeConflict(c *Conflict[T], base, remote json.RawMessage) e
 func (s *Store[T]) mustCanonical(v *T) []byte {
 	b, _ := s.canonical(v)
 	return b
+}
+
+// upgradeQueued rewrites the bodies and changed keys of sent writes still queued (frozen
+// by an older version of the app) to the keys now, for every model with declared
+// renames. The server reads earlier keys too and hashes the request after renaming them,
+// so a retry of a write it already applied still replays its answer. Bases are read
+// through the renames when used, so they are not rewritten.
+func (r *Repo) upgradeQueued(ctx context.Context) error {
+	for _, m := range r.models {
+		sh := m.jsonShape()
+		if len(sh.was) == 0 {
+			continue
+		}
+		table := m.schema().Table
+		err := r.Tx(ctx, func(tx *Tx) error {
+			var rows []struct {
+				Seq    int64          `db:"seq"`
+				Body   sql.NullString `db:"body"`
+				Fields sql.NullString `db:"fields"`
+			}
+			if err := sqlx.SelectContext(ctx, tx.q, &rows, `SELECT seq, body, fields FROM syncgen_outbox
+				WHERE model = ? AND body IS NOT NULL`, table); err != nil {
+				return err
+			}
+			for _, row := range rows {
+				body := sh.upgrade(json.RawMessage(row.Body.String))
+				fields := row.Fields
+				if fields.Valid {
+					var keys []string
+					if err := json.Unmarshal([]byte(fields.String), &keys); err != nil {
+						return err
+					}
+					fields.String, _ = marshalFields(sh.upgradeKeys(keys)).(string)
+				}
+				if string(body) == row.Body.String && fields == row.Fields {
+					continue
+				}
+				if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, fields = ? WHERE seq = ?`,
+					string(body), fields, row.Seq); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: rewrite queued %s writes to renamed keys: %w", m.schema().Model, err)
+		}
+	}
+	return nil
 }
