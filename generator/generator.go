@@ -77,13 +77,8 @@ func Generate(cfg Config) (*Result, error) {
 			res.Remove = append(res.Remove, stale...)
 			continue
 		}
-		code, err := emit.Files(p, emit.Options{Server: cfg.Server})
-		if err != nil {
-			return nil, err
-		}
-		for name, data := range code {
-			res.Files[filepath.Join(p.Dir, name)] = data
-		}
+		// The migrations first: they record each field's earlier JSON keys in the IR,
+		// which the emitted code declares.
 		migrations, problems, err := schema.Files(p, existing[i], schema.Options{AllowDestructive: cfg.AllowDestructive})
 		if err != nil {
 			return nil, err
@@ -93,6 +88,13 @@ func Generate(cfg Config) (*Result, error) {
 		}
 		for name, data := range migrations {
 			res.Files[filepath.Join(existing[i].Dir, name)] = data
+		}
+		code, err := emit.Files(p, emit.Options{Server: cfg.Server})
+		if err != nil {
+			return nil, err
+		}
+		for name, data := range code {
+			res.Files[filepath.Join(p.Dir, name)] = data
 		}
 		orphans, err := orphans(p.Dir, code)
 		if err != nil {

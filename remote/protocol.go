@@ -159,6 +159,9 @@ func writeHeaders(h http.Header, w runtime.Write) {
 	if w.Version != "" {
 		h.Set(wire.HeaderIfMatch, strconv.Quote(w.Version))
 	}
+	if w.Fields != nil && w.Body != nil { // field changes (wire/fields.go)
+		h.Set(wire.HeaderFields, wire.EncodeFields(w.Fields))
+	}
 }
 
 // conflict turns a 409 whose body carries the current entry (PROTOCOL.md section 7) into
@@ -256,6 +259,8 @@ func (p *Protocol) WriteBatch(ctx context.Context, writes []runtime.BatchWrite) 
 		op := wire.BatchOp{Key: w.Key, Model: strings.TrimPrefix(w.Endpoint.Path, "/"), Op: wire.OpPut, ID: w.ID, Record: w.Body}
 		if w.Body == nil {
 			op.Op = wire.OpDelete
+		} else {
+			op.Fields = w.Fields // field changes (wire/fields.go)
 		}
 		if w.Version != "" {
 			op.Version = &w.Version

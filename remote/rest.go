@@ -355,8 +355,12 @@ func (r *REST) write(ctx context.Context, e *runtime.Endpoint, method string, u 
 	if ifMatch && w.Version != "" {
 		h.Set(wire.HeaderIfMatch, strconv.Quote(w.Version))
 	}
+	body := w.Body
+	if method == http.MethodPatch && ifMatch { // an update sends only the changed fields (fields.go)
+		body = patchBody(w.Body, w.Fields)
+	}
 	var rec json.RawMessage
-	err := r.do(ctx, e, method, u, w.Body, h, func(_ *http.Response, b io.Reader) error {
+	err := r.do(ctx, e, method, u, body, h, func(_ *http.Response, b io.Reader) error {
 		data, err := io.ReadAll(b)
 		if errors.Is(err, errBodyTooLarge) {
 			return nil // the write happened; an outsized answer only loses the echo

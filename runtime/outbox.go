@@ -35,12 +35,13 @@ type entry struct {
 	NextAt    string         `db:"next_at"`
 	HoldUntil string         `db:"hold_until"`
 	WaitedAt  string         `db:"waited_at"`
+	Fields    sql.NullString `db:"fields"` // the changed keys, a JSON array, fixed with the body
 }
 
 // frozen reports whether the entry has been sent: its body and key never change again.
 func (e entry) frozen() bool { return e.Attempts > 0 }
 
-const entryColumns = "seq, model, record_id, op, body, if_match, attempts, conflicts, next_at, hold_until, waited_at"
+const entryColumns = "seq, model, record_id, op, body, if_match, attempts, conflicts, next_at, hold_until, waited_at, fields"
 
 // recordState is what the sync machinery knows of one record besides its row.
 type recordState struct {
@@ -481,6 +482,15 @@ func (r *Repo) eachDeadLetter(ctx context.Context, verb string, seqs []int64, fn
 		}
 	}
 	return nil
+}
+
+// marshalFields is a frozen write's changed keys as stored: NULL for the whole record.
+func marshalFields(keys []string) any {
+	if keys == nil {
+		return nil
+	}
+	b, _ := json.Marshal(keys) // strings always encode
+	return string(b)
 }
 
 // marshalBody is a frozen body as stored: NULL for a DELETE.

@@ -70,6 +70,9 @@ type Write struct {
 	// Version is the version of the record the client last saw, for If-Match; "" for a
 	// create or when the remote has no versions.
 	Version string
+	// Fields lists the JSON keys the write changed since Version (fields.go); nil: the
+	// whole record (a create, a delete, or a remote that lacks the base).
+	Fields []string
 }
 
 // The capabilities below are optional: the sync machinery uses each one a remote

@@ -191,6 +191,9 @@ func (r *Repo) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.upgradeQueued(ctx); err != nil { // renamed JSON keys (fields.go)
+		return err
+	}
 	// The clock resumes from the newest stamp it had seen.
 	var mark string
 	err = r.db.reader.QueryRowxContext(ctx, `SELECT value FROM syncgen_meta WHERE key = 'clock'`).Scan(&mark)

@@ -22,6 +22,14 @@ type Conflict[T any] struct {
 	// (updatedAt, canonical JSON), a delete ordered by its time. Always true for a model
 	// without updatedAt.
 	RemoteLater bool
+	// LocalFields and RemoteFields are the JSON keys each side changed since Base
+	// (updatedAt among them when both stamped it); nil when Base, Local or Remote is nil.
+	LocalFields, RemoteFields []string
+	// Merged is the three-way merge (fields.go): Remote with the keys only Local changed,
+	// and of the keys both changed, the later writer's. nil when LocalFields is.
+	Merged *T
+
+	mergedIs int // -1: Merged is Local; 1: it is Remote; 0: neither
 }
 
 // Action is what a Resolution does.
@@ -68,6 +76,22 @@ func LastWriterWins[T any](_ context.Context, c Conflict[T]) (Resolution[T], err
 		return Resolution[T]{Action: TakeRemote}, nil
 	}
 	return Resolution[T]{Action: KeepLocal}, nil
+}
+
+// MergeFields merges field by field (Conflict.Merged): a key changed on one side only
+// keeps that change; a key changed on both goes to the later writer (the remote, for a
+// model without updatedAt). A delete on either side, or a record the remote never
+// acknowledged, goes by LastWriterWins. The default resolver.
+func MergeFields[T any](ctx context.Context, c Conflict[T]) (Resolution[T], error) {
+	switch {
+	case c.Merged == nil:
+		return LastWriterWins(ctx, c)
+	case c.mergedIs > 0:
+		return Resolution[T]{Action: TakeRemote}, nil
+	case c.mergedIs < 0:
+		return Resolution[T]{Action: KeepLocal}, nil
+	}
+	return Resolution[T]{Action: WriteMerged, Merged: c.Merged}, nil
 }
 
 // RemoteWins always takes the remote record: the default for a model without updatedAt,

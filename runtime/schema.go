@@ -39,6 +39,9 @@ type Column struct {
 	// OnDelete is what deleting the record Ref points to does to this one: OnDeleteCascade,
 	// OnDeleteRestrict, or "" (nothing: records sync in any order).
 	OnDelete string
+	// JSONWas lists the key's earlier names on the wire, oldest first (a declared rename):
+	// records and queued writes of an older app version are read through them (fields.go).
+	JSONWas []string
 }
 
 // The onDelete rules of a ref column (sync:"ref=Author,onDelete=cascade").

@@ -71,7 +71,8 @@ type tableSQL struct {
 	idCol                  string
 	updated                *Column
 	deleted                *Column
-	readonly               bool // the model has readonly columns
+	readonly               bool       // the model has readonly columns
+	shape                  *jsonShape // the model's JSON keys, for field changes (fields.go)
 }
 
 // NewStore is used by generated code.
@@ -95,6 +96,7 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 		t.readonly = t.readonly || c.ReadOnly
 	}
 	t.columns = strings.Join(names, ", ")
+	t.shape = shapeOfSchema(s)
 	table := quoteIdent(s.Table)
 	insert := "INSERT INTO " + table + " (" + t.columns + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ") ON CONFLICT (" + t.idCol + ") DO "

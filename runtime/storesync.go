@@ -28,6 +28,8 @@ type syncModel interface {
 	// pushBody is the body of a queued write of the record's current state: nil for a
 	// DELETE.
 	pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error)
+	// shape is the model's JSON keys, for field changes (fields.go).
+	jsonShape() *jsonShape
 	// deleteTx deletes a record locally in tx, queueing the delete when queue is set.
 	deleteTx(ctx context.Context, tx *Tx, id string, queue bool) error
 	// refs lists the records, by table and id, that the record's ref fields point to.
@@ -99,8 +101,9 @@ type incoming[T any] struct {
 	version string
 }
 
-func (s *Store[T]) schema() *Schema    { return s.s }
-func (s *Store[T]) hasUpdatedAt() bool { return s.sql.updated != nil }
+func (s *Store[T]) schema() *Schema       { return s.s }
+func (s *Store[T]) jsonShape() *jsonShape { return s.sql.shape }
+func (s *Store[T]) hasUpdatedAt() bool    { return s.sql.updated != nil }
 
 // decode checks a page before anything is written: every record decodes and has an id.
 // A record that does not is an error of its own, in skipped, and the page goes on
@@ -117,6 +120,7 @@ func (s *Store[T]) decode(recs []remoteRecord) (out []incoming[T], skipped []err
 			continue
 		}
 		v := new(T)
+		rec.raw = s.sql.shape.upgrade(rec.raw) // renamed keys (fields.go)
 		if err := s.a.UnmarshalRemote(rec.raw, v); err != nil {
 			skipped = append(skipped, fmt.Errorf("decode %s record %d: %w: %w", s.s.Model, i, ErrMalformedResponse, err))
 			continue
@@ -324,10 +328,7 @@ func (s *Store[T]) resolver() Resolver[T] {
 	if f, ok := s.repo.resolvers[s.s.Model].(Resolver[T]); ok && f != nil {
 		return f
 	}
-	if s.sql.updated != nil {
-		return LastWriterWins[T]
-	}
-	return RemoteWins[T]
+	return MergeFields[T] // field by field, then last writer wins (fields.go)
 }
 
 // reconcile applies one record from the remote in tx, by the order of last-writer-wins
@@ -380,9 +381,12 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 
 	c := Conflict[T]{Model: s.s.Model, ID: x.id, Local: local, Remote: x.v, RemoteLater: cmp > 0 || s.sql.updated == nil}
 	if st.base != nil {
-		if b := new(T); s.a.UnmarshalRemote(st.base, b) == nil {
+		if b := new(T); s.a.UnmarshalRemote(s.sql.shape.upgrade(st.base), b) == nil {
 			c.Base = b
 		}
+	}
+	if err := s.mergeConflict(&c, st.base, x.raw); err != nil { // field changes (fields.go)
+		return false, fmt.Errorf("resolve %s %q: %w", s.s.Model, x.id, err)
 	}
 	res, err := s.resolver()(ctx, c)
 	if err != nil {
@@ -613,6 +617,7 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 		return err
 	}
 	gone, _ := res.RowsAffected()
+	answer = s.sql.shape.upgrade(answer) // renamed keys (fields.go)
 	if answer != nil && w.Body != nil {
 		if v := new(T); s.a.UnmarshalRemote(answer, v) != nil || s.a.ID(v) != e.ID {
 			s.repo.log.Warn("syncgen: the server's answer to a write is not the record; keeping what was sent",
@@ -702,7 +707,7 @@ func (s *Store[T]) revert(ctx context.Context, tx *Tx, id string, base []byte) e
 	if v == nil {
 		v = new(T)
 	}
-	if err := s.a.UnmarshalRemote(base, v); err != nil {
+	if err := s.a.UnmarshalRemote(s.sql.shape.upgrade(base), v); err != nil {
 		return fmt.Errorf("revert %s %q: %w", s.s.Model, id, err)
 	}
 	return s.store(ctx, tx, id, v)

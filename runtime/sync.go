@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -479,7 +480,7 @@ func (r *Repo) pushGroup(ctx context.Context, heads []entry, rep *SyncReport) (a
 				continue
 			}
 		}
-		acked[i] = o.err == nil && !o.conflict
+		acked[i] = o.err == nil && !o.conflict && o.notKept == nil
 		if o.err != nil && !o.final && !o.conflict {
 			errs[i] = fmt.Errorf("push %s %q: %w", p.m.schema().Model, p.h.ID, o.err)
 		}
@@ -521,20 +522,27 @@ func (r *Repo) prepare(ctx context.Context, heads []entry, rep *SyncReport, skip
 				return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
 			}
 			w := Write{ID: h.ID, Key: client + ":" + strconv.FormatInt(h.Seq, 10), Version: st.version}
-			if h.frozen() { // the same request as the first time: body and version
+			if h.frozen() { // the same request as the first time: body, version and fields
 				w.Version = h.IfMatch
 				if h.Body.Valid {
 					w.Body = []byte(h.Body.String)
+				}
+				if h.Fields.Valid {
+					json.Unmarshal([]byte(h.Fields.String), &w.Fields)
 				}
 			} else if w.Body, err = m.pushBody(ctx, tx, h.ID, h.Op); err != nil {
 				if err := r.deadLetter(ctx, tx, h, 0, "", err); err != nil {
 					return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
 				}
 				continue
+			} else if w.Body != nil { // field changes (fields.go)
+				if w.Fields, err = m.jsonShape().pushFields(w.Body, st.base); err != nil {
+					return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
+				}
 			}
 			h.Attempts++
-			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, if_match = ?, attempts = ? WHERE seq = ?`,
-				marshalBody(w.Body), w.Version, h.Attempts, h.Seq); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_outbox SET body = ?, if_match = ?, attempts = ?, fields = ? WHERE seq = ?`,
+				marshalBody(w.Body), w.Version, h.Attempts, marshalFields(w.Fields), h.Seq); err != nil {
 				return fmt.Errorf("push %s %q: %w", m.schema().Model, h.ID, err)
 			}
 			ps[i] = &pushing{h: h, m: m, w: w}
@@ -604,6 +612,7 @@ type outcome struct {
 	conflict bool         // 409: to the resolver
 	current  remoteRecord // with conflict: the record the server holds
 	final    bool         // refused for good: a dead letter
+	notKept  error        // taken, but the answer lacks changed fields: a dead letter (fields.go)
 }
 
 // judge reads an answer; for a 409 it finds the record the server holds, which the
@@ -634,6 +643,11 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 			o.current = current
 		}
 	}
+	if o.err == nil { // field changes (fields.go)
+		if lost := p.m.jsonShape().notKept(p.w.Body, o.answer, p.w.Fields, o.version != ""); lost != nil {
+			o.notKept = &FieldsNotKeptError{Model: p.m.schema().Model, ID: p.h.ID, Fields: lost}
+		}
+	}
 	// 401 is not final: a refreshed credential in the request hook fixes it.
 	o.final = !o.conflict && o.he != nil && o.he.Status >= 400 && o.he.Status < 500 &&
 		o.he.Status != http.StatusUnauthorized && !o.he.Reauthenticate && !IsRetryable(o.err)
@@ -643,6 +657,8 @@ func (r *Repo) judge(ctx context.Context, p *pushing, s sent) outcome {
 // record commits a sent write's outcome in tx.
 func (r *Repo) record(ctx context.Context, tx *Tx, p *pushing, o outcome) error {
 	switch {
+	case o.notKept != nil:
+		return r.deadLetter(ctx, tx, p.h, 0, string(o.answer), o.notKept)
 	case o.conflict:
 		return r.conflict(ctx, tx, p.m, p.h, o.he, o.current)
 	case o.err == nil:

@@ -118,7 +118,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			answer(i, http.StatusBadRequest, errorBody(wire.CodeMissingKey, "every op needs a key"))
 		default:
 			writes = append(writes, writeReq{model: m, id: op.ID, del: op.Op == wire.OpDelete,
-				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key})
+				body: op.Record, protocol: true, ifMatch: op.Version, key: op.Key, fields: op.Fields})
 			at = append(at, i)
 		}
 	}

@@ -24,6 +24,8 @@ type Model struct {
 	tombstone func(data []byte, at time.Time) ([]byte, error)
 	// restamp is the record data with updatedAt set to at.
 	restamp func(data []byte, at time.Time) ([]byte, error)
+	// shape is the model's JSON keys, for merging field changes (merge.go).
+	shape shape
 }
 
 // record is a record the server is about to store.
@@ -42,8 +44,13 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 		hasUpdated = hasUpdated || c.UpdatedAt
 		hasDeleted = hasDeleted || c.DeletedAt
 	}
-	encode := func(v *T) (record, error) {
+	sh := shapeOf(s)
+	// encode is v as the model's JSON, with the keys of src the model does not know.
+	encode := func(v *T, src []byte) (record, error) {
 		data, err := a.MarshalRemote(v)
+		if err == nil {
+			data, err = sh.keep(src, data)
+		}
 		if err != nil {
 			return record{}, err
 		}
@@ -51,7 +58,7 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 		return record{id: a.ID(v), updatedAt: updated, deleted: deleted != nil, data: data}, nil
 	}
 	return Model{
-		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted,
+		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted, shape: sh,
 		normalize: func(body []byte, now, limit time.Time) (record, error) {
 			v := new(T)
 			if err := a.UnmarshalRemote(body, v); err != nil {
@@ -62,7 +69,7 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 			} else if hasUpdated && updated.After(limit) {
 				a.SetUpdatedAt(v, limit)
 			}
-			return encode(v)
+			return encode(v, body)
 		},
 		restamp: func(data []byte, at time.Time) ([]byte, error) {
 			v := new(T)
@@ -70,7 +77,7 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 				return nil, err
 			}
 			a.SetUpdatedAt(v, at)
-			r, err := encode(v)
+			r, err := encode(v, data)
 			return r.data, err
 		},
 		tombstone: func(data []byte, at time.Time) ([]byte, error) {
@@ -80,7 +87,7 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 			}
 			a.SetDeletedAt(v, &at)
 			a.SetUpdatedAt(v, at)
-			r, err := encode(v)
+			r, err := encode(v, data)
 			return r.data, err
 		},
 	}

@@ -28,6 +28,7 @@ type writeReq struct {
 	protocol bool
 	ifMatch  *string // the protocol's If-Match; nil when absent
 	key      string
+	fields   []string // the keys a put changed (merge.go); nil: the whole record
 }
 
 // writeHTTP reads a write request and answers it.
@@ -72,6 +73,12 @@ func (s *Server) writeHTTP(w http.ResponseWriter, r *http.Request, m *Model, id 
 	if q.protocol && q.key == "" {
 		writeError(w, http.StatusBadRequest, wire.CodeMissingKey, "protocol writes need an Idempotency-Key")
 		return
+	}
+	if fields, err := wire.DecodeFields(r.Header.Get(wire.HeaderFields)); err != nil { // field changes
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
+		return
+	} else {
+		q.fields = fields
 	}
 	status, answer := s.write(r.Context(), q)
 	writeRaw(w, status, answer)
@@ -164,10 +171,13 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *
 		ifMatch = "\"" + *q.ifMatch
 	}
 	fmt.Fprintf(hash, "%t\x00%s\x00%s\x00%s\x00%t\x00%s\x00", q.del, m.schema.Table, q.id, ifMatch, q.protocol, User(ctx))
-	if c, err := wire.Canonical(q.body); err == nil { // the same record, however it is spelled
+	if c, err := wire.Canonical(m.shape.upgraded(q.body)); err == nil { // the same record, however it is spelled
 		hash.Write(c)
 	} else {
 		hash.Write(q.body)
+	}
+	if q.fields != nil { // field changes: part of the request
+		fmt.Fprintf(hash, "\x00fields\x00%s", wire.EncodeFields(m.shape.upgrade(map[string]json.RawMessage{}, q.fields)))
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 
@@ -256,7 +266,16 @@ func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, seq int64, 
 			}
 		}
 	} else {
-		rec, err = m.normalize(q.body, now.Truncate(time.Microsecond), now.Add(s.opts.skew).Truncate(time.Microsecond))
+		// Field changes: the body merges into the stored record (merge.go).
+		var stored []byte
+		if cur != nil && (!cur.Deleted || m.hasDeleted) {
+			stored = []byte(cur.Data)
+		}
+		body, merr := m.shape.merge(stored, q.body, q.fields)
+		if merr != nil {
+			return http.StatusBadRequest, errorBody(wire.CodeBadRequest, "the body is not a "+m.schema.Model+": "+bodyError(merr)), false, nil
+		}
+		rec, err = m.normalize(body, now.Truncate(time.Microsecond), now.Add(s.opts.skew).Truncate(time.Microsecond))
 		switch {
 		case err != nil:
 			return http.StatusBadRequest, errorBody(wire.CodeBadRequest, "the body is not a "+m.schema.Model+": "+bodyError(err)), false, nil

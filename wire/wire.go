@@ -83,6 +83,9 @@ type BatchOp struct {
 	ID      string          `json:"id"`
 	Version *string         `json:"version,omitempty"` // the If-Match version; absent for a create
 	Record  json.RawMessage `json:"record,omitempty"`  // the body of a put
+	// Fields lists the keys the put changed since Version (fields.go); absent: the whole
+	// record; [] is none but the stamps the server makes. Added in revision 1.1.
+	Fields []string `json:"fields,omitzero"`
 }
 
 // BatchAnswer is the answer to a batch: one result per op, in op order.

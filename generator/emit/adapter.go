@@ -140,6 +140,13 @@ func columnLit(f *model.Field) jen.Code {
 	if f.OnDelete != "" {
 		items = append(items, kv("OnDelete", jen.Lit(f.OnDelete)))
 	}
+	if f.Sent() && len(f.JSONWas) > 0 {
+		items = append(items, kv("JSONWas", jen.Index().String().ValuesFunc(func(g *jen.Group) {
+			for _, k := range f.JSONWas {
+				g.Lit(k)
+			}
+		})))
+	}
 	return jen.Values(items...)
 }
 

@@ -85,6 +85,10 @@ type Field struct {
 	Type Type
 
 	Options
+
+	// JSONWas lists the JSON key's earlier names, oldest first, as migrations/schema.json
+	// records them; package schema fills it in (a declared rename adds one).
+	JSONWas []string
 }
 
 // Options are the parsed sync tag options of a field.
@@ -98,7 +102,7 @@ type Options struct {
 	Skip      bool   // sync:"-"
 	Ref       string // sync:"ref=Model": the referenced model's Go name
 	OnDelete  string // sync:"onDelete=cascade|restrict" on a ref: what deleting its target does
-	Renamed   string // sync:"renamed=old": the column's previous name
+	Renamed   string // sync:"renamed=old": the column's previous name (or the JSON key's)
 }
 
 // Sent reports whether the field travels to and from the remote.

@@ -30,7 +30,14 @@ func Files(p *model.Package, ex Existing, opts Options) (map[string][]byte, []Pr
 	if len(problems) > 0 {
 		return nil, problems, nil
 	}
+	shape, problems := shapes(old, p.Models, opts.AllowDestructive)
+	if len(problems) > 0 {
+		return nil, problems, nil
+	}
 	next := apply(old, ops)
+	for i := range next.Tables {
+		next.Tables[i].JSON = shape[next.Tables[i].Name]
+	}
 	if err := equivalent(next, Desired(p)); err != nil {
 		return nil, nil, fmt.Errorf("plan migration of %s: the planned schema differs from the models' (a bug in syncgen): %w", p.Path, err)
 	}

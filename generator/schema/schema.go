@@ -40,6 +40,9 @@ type Table struct {
 	// columns last (as ALTER TABLE ADD COLUMN puts them).
 	Columns []Column `json:"columns"`
 	Indexes []Index  `json:"indexes,omitempty"` // sorted by name
+	// JSON is the model's JSON shape (shape.go), in field order; not part of what SQLite
+	// sees, so the schema comparison ignores it.
+	JSON []JSONKey `json:"json,omitempty"`
 }
 
 // Column is one column of a table, at the level SQLite sees it.

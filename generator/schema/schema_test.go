@@ -227,10 +227,10 @@ func TestSnapshotChecks(t *testing.T) {
 		want string
 	}{
 		{"newer format", func(ex *schema.Existing) {
-			ex.Snapshot = []byte(strings.Replace(string(good), `"format": 1`, `"format": 9`, 1))
-		}, "format 9 is newer than this syncgen knows (1): upgrade syncgen"},
+			ex.Snapshot = []byte(strings.Replace(string(good), `"format": 2`, `"format": 9`, 1))
+		}, "format 9 is newer than this syncgen knows (2): upgrade syncgen"},
 		{"unknown field", func(ex *schema.Existing) {
-			ex.Snapshot = []byte(strings.Replace(string(good), `"format": 1`, `"format": 1, "extra": true`, 1))
+			ex.Snapshot = []byte(strings.Replace(string(good), `"format": 2`, `"format": 2, "extra": true`, 1))
 		}, `unknown field "extra"`},
 		{"empty", func(ex *schema.Existing) { ex.Snapshot = []byte{} }, "restore it from version control (git checkout -- migrations/schema.json)"},
 		{"no primary key", func(ex *schema.Existing) {
