@@ -258,9 +258,12 @@ func BenchmarkServerLoad(b *testing.B) {
 // synchronous, the PostgreSQL pool's size, and writes per batch. Each changes one thing
 // from BenchmarkServerLoad/{sqlite,postgres}/clients=64, whose figures are the defaults
 // (synchronous_commit=on, synchronous=FULL, pool unbounded with two idle, one write a
-// request). Run:
+// request). A fixed count of writes: the default 1 s stops the slow cases after about
+// 100, which is one or two writes a client, mostly connecting. Batches need more, so that
+// every client sends several. Run:
 //
-//	go test -run '^$' -bench 'ServerLoadSettings' ./bench/
+//	go test -run '^$' -bench 'ServerLoadSettings/.*/(synchronous|pool)' -benchtime=2000x ./bench/
+//	go test -run '^$' -bench 'ServerLoadSettings/.*/batch' -benchtime=12800x ./bench/
 func BenchmarkServerLoadSettings(b *testing.B) {
 	const clients = 64
 	both := func(b *testing.B, open loadBackend, perOp int) {
