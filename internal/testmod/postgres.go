@@ -44,8 +44,10 @@ func postgresUnavailable(t testing.TB, format string, args ...any) {
 	t.Skipf("%s; to run these tests: %s", msg, postgresInstall)
 }
 
-// pg is the server of this test process, found or started by the first call of Postgres.
-var pg struct {
+// cluster is a server of this test process, found or started by the first call of
+// Postgres (or DurablePostgres).
+type cluster struct {
+	settings string // appended to postgresql.conf
 	once     sync.Once
 	err      error
 	external bool   // SYNCGEN_POSTGRES_DSN
@@ -57,6 +59,19 @@ var pg struct {
 	// It must stay reachable: a collected *os.File is closed.
 	watchdog io.Closer
 }
+
+var (
+	// fastCluster trades durability for speed: tests need no crash safety.
+	fastCluster = &cluster{settings: `
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 32MB
+`}
+	// durableCluster keeps PostgreSQL's defaults (fsync, synchronous_commit and
+	// full_page_writes on): a commit waits for its WAL flush, as in production.
+	durableCluster = &cluster{}
+)
 
 // Postgres returns the DSN (a postgres:// URL) of a new, empty database for the test.
 //
@@ -74,7 +89,22 @@ var pg struct {
 // CI=true.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	pg.once.Do(func() { pg.err = startPostgres() })
+	return fastCluster.database(t)
+}
+
+// DurablePostgres is Postgres on a cluster of its own that keeps PostgreSQL's durable
+// defaults (fsync, synchronous_commit and full_page_writes on), for benchmarks whose
+// commits must wait for the disk as they would in production. With SYNCGEN_POSTGRES_DSN
+// set, that server's settings apply.
+func DurablePostgres(t testing.TB) string {
+	t.Helper()
+	return durableCluster.database(t)
+}
+
+// database creates a database for t on pg, starting pg first if need be.
+func (pg *cluster) database(t testing.TB) string {
+	t.Helper()
+	pg.once.Do(func() { pg.err = pg.start() })
 	if pg.err != nil {
 		if pg.external {
 			t.Fatalf("SYNCGEN_POSTGRES_DSN: %v", pg.err)
@@ -130,12 +160,12 @@ func withDatabase(dsn, name string) (string, error) {
 	return dsn + " dbname=" + name, nil // the last value of a keyword wins
 }
 
-// startPostgres connects to SYNCGEN_POSTGRES_DSN, or starts this process's cluster.
-func startPostgres() error {
+// start connects to SYNCGEN_POSTGRES_DSN, or starts the cluster.
+func (pg *cluster) start() error {
 	if dsn := os.Getenv("SYNCGEN_POSTGRES_DSN"); dsn != "" {
 		pg.external = true
 		pg.dsn = dsn
-		return connectAdmin()
+		return pg.connectAdmin()
 	}
 	bin, err := postgresBin()
 	if err != nil {
@@ -160,11 +190,11 @@ func startPostgres() error {
 			return err
 		}
 	}
-	if err := startWatchdog(dir); err != nil {
+	if err := pg.startWatchdog(dir); err != nil {
 		os.RemoveAll(dir)
 		return err
 	}
-	if err := startCluster(bin, dir, asPostgres); err != nil {
+	if err := pg.startCluster(bin, dir, asPostgres); err != nil {
 		pg.watchdog.Close() // stop what started and remove dir now
 		return err
 	}
@@ -195,7 +225,7 @@ func postgresBin() (string, error) {
 // only this process writes to, reaches EOF), then stops the cluster in dir (immediate
 // shutdown) and removes dir. It ignores the signals a ^C or a test timeout sends the
 // process group, so that it outlives the test binary.
-func startWatchdog(dir string) error {
+func (pg *cluster) startWatchdog(dir string) error {
 	const script = `trap '' HUP INT QUIT TERM
 read _ || :
 pid=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null) || pid=
@@ -220,7 +250,7 @@ rm -rf "$1"`
 }
 
 // startCluster runs initdb into dir/data and starts the server on a unix socket in dir.
-func startCluster(bin, dir string, asPostgres bool) error {
+func (pg *cluster) startCluster(bin, dir string, asPostgres bool) error {
 	data := filepath.Join(dir, "data")
 	run := func(name string, args ...string) error {
 		cmd := postgresCommand(asPostgres, filepath.Join(bin, name), args...)
@@ -247,12 +277,8 @@ func startCluster(bin, dir string, asPostgres bool) error {
 listen_addresses = ''
 port = %d
 unix_socket_directories = %s
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-shared_buffers = 32MB
 max_connections = 200
-`, port, quote(dir))
+%s`, port, quote(dir), pg.settings)
 	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -273,7 +299,7 @@ max_connections = 200
 	q.Set("port", strconv.Itoa(port))
 	q.Set("sslmode", "disable")
 	pg.dsn = (&url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/postgres", RawQuery: q.Encode()}).String()
-	return connectAdmin()
+	return pg.connectAdmin()
 }
 
 // postgresCommand runs name as the postgres user when asPostgres (runuser, else su).
@@ -288,7 +314,7 @@ func postgresCommand(asPostgres bool, name string, args ...string) *exec.Cmd {
 }
 
 // connectAdmin opens pg.admin on pg.dsn and checks that it answers.
-func connectAdmin() error {
+func (pg *cluster) connectAdmin() error {
 	db, err := sql.Open("pgx", pg.dsn)
 	if err != nil {
 		return err
