@@ -185,12 +185,21 @@ func (sh *jsonShape) notKept(body, answer []byte, fields []string, versioned boo
 	return lost
 }
 
+// isDelete reports whether v is a delete: absent, or a tombstone (deletedAt set).
+func (s *Store[T]) isDelete(v *T) bool {
+	if v == nil {
+		return true
+	}
+	_, deleted := s.a.Stamps(v)
+	return deleted != nil
+}
+
 // mergeConflict fills in a conflict's changed keys and its three-way merge: local's
 // changes over remote, a key changed on both sides taken from the later writer.
 func (s *Store[T]) mergeConflict(c *Conflict[T], base, remote json.RawMessage) error {
 	sh := s.sql.shape
 	b, err := object(sh.upgrade(base))
-	if err != nil || b == nil || c.Local == nil || c.Remote == nil {
+	if err != nil || b == nil || s.isDelete(c.Local) || s.isDelete(c.Remote) {
 		return err // no base or a delete on one side: nothing to merge field by field
 	}
 	ldata, err := s.a.MarshalRemote(c.Local)

@@ -164,12 +164,13 @@ func TestGeneratedRepository(t *testing.T) {
 	tick(time.Second)
 	pb, _ := b.repo.Pizzas.Get(ctx, p.ID)
 	pb.Name = "Marinara"
+	pb.Price = 950 // both change the price: the later writer's wins it
 	b.repo.Pizzas.Upsert(ctx, &pb)
 	syncPizzas(t, b)
 	if rep := syncPizzas(t, a); rep.Overruled != 1 || rep.Pushed != 0 {
 		t.Fatalf("A's older edit: %+v, want it overruled", rep)
 	}
-	if got, _ := a.repo.Pizzas.Get(ctx, p.ID, runtime.LocalOnly); got.Name != "Marinara" || got.Price != 900 {
+	if got, _ := a.repo.Pizzas.Get(ctx, p.ID, runtime.LocalOnly); got.Name != "Marinara" || got.Price != 950 {
 		t.Fatalf("A holds %+v, want B's edit", got)
 	}
 

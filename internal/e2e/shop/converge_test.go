@@ -73,6 +73,7 @@ func TestBlindServerPushDoesNotOverwriteNewer(t *testing.T) {
 	clock.add(2 * time.Second) // B edits later, and syncs first
 	pb, _ := b.Pizzas.Get(ctx, "p1")
 	pb.Name = "Marinara"
+	pb.Price = 950 // both change the price: the later writer's wins it
 	if err := b.Pizzas.Upsert(ctx, &pb); err != nil {
 		t.Fatal(err)
 	}
@@ -84,14 +85,15 @@ func TestBlindServerPushDoesNotOverwriteNewer(t *testing.T) {
 	if rep.Pushed != 0 || rep.Conflicts != 1 || rep.Overruled != 1 {
 		t.Fatalf("A's sync: %+v, want the resolver to overrule A's older edit", rep)
 	}
-	if got := serverRecord(t, base+"/pizzas/p1"); got["name"] != "Marinara" || got["price"] != 900.0 {
+	if got := serverRecord(t, base+"/pizzas/p1"); got["name"] != "Marinara" || got["price"] != 950.0 {
 		t.Fatalf("server: %v, want B's edit", got)
 	}
-	if got, _ := a.Pizzas.Get(ctx, "p1", runtime.LocalOnly); got.Name != "Marinara" || got.Price != 900 {
+	if got, _ := a.Pizzas.Get(ctx, "p1", runtime.LocalOnly); got.Name != "Marinara" || got.Price != 950 {
 		t.Fatalf("A: %+v, want B's edit", got)
 	}
 
-	// The other way round, A's edit is the later one: it is written over B's.
+	// The other way round, A's edit is the later one: it is written over B's, and B's
+	// change to another field stays (MergeFields, the default resolver).
 	clock.add(time.Second)
 	pb, _ = b.Pizzas.Get(ctx, "p1")
 	pb.Price = 1100
@@ -106,8 +108,8 @@ func TestBlindServerPushDoesNotOverwriteNewer(t *testing.T) {
 	}
 	syncPizzas(t, b)
 	for name, r := range map[string]*shop.Repository{"A": a, "B": b} {
-		if got, _ := r.Pizzas.Get(ctx, "p1", runtime.LocalOnly); got.Name != "Diavola" || got.Price != 900 {
-			t.Fatalf("%s: %+v, want A's later edit", name, got)
+		if got, _ := r.Pizzas.Get(ctx, "p1", runtime.LocalOnly); got.Name != "Diavola" || got.Price != 1100 {
+			t.Fatalf("%s: %+v, want A's later edit merged with B's", name, got)
 		}
 	}
 }
