@@ -101,10 +101,9 @@ func (s *Store[T]) refreshed(ctx context.Context, tx *Tx, e entry, rec remoteRec
 	}
 	in, bad := s.decode([]remoteRecord{rec})
 	if len(in) == 0 {
-		// A record this client cannot read gives the resolver nothing to go on: the
-		// write replaces it, as it would without the read (pulls report it, skipped).
-		s.repo.log.Warn("syncgen: read before write: skipped a record the remote holds", "model", s.s.Model, "id", e.ID, "err", bad[0])
-		return nil
+		// A record this app cannot read may be a newer app's: the write waits (refresh
+		// backs it off) rather than replace what it cannot see.
+		return bad[0]
 	}
 	local, err := s.stored(ctx, tx.q, e.ID)
 	if err != nil {
