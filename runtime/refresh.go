@@ -25,9 +25,25 @@ func (r *Repo) refresh(ctx context.Context, heads []entry, rep *SyncReport, errs
 	}
 	var todo []int
 	for i, h := range heads {
-		if r.byTable[h.Table].readsBeforeWrite(h.Op) {
-			todo = append(todo, i)
+		if !r.byTable[h.Table].readsBeforeWrite(h.Op) {
+			continue
 		}
+		if !h.frozen() {
+			// A first send of a record the remote never gave or acknowledged to this
+			// client is a create of a new client-generated id: there is nothing to read,
+			// and read repair covers the rare natural id another client created too.
+			var seen bool
+			err := r.db.reader.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM syncgen_records
+				WHERE model = ? AND record_id = ? AND (base IS NOT NULL OR deleted_at IS NOT NULL))`, h.Table, h.ID).Scan(&seen)
+			if err != nil {
+				errs[i] = fmt.Errorf("push %s %q: read sync state: %w", r.byTable[h.Table].schema().Model, h.ID, err)
+				continue
+			}
+			if !seen {
+				continue
+			}
+		}
+		todo = append(todo, i)
 	}
 	if len(todo) == 0 {
 		return

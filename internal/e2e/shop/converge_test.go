@@ -327,7 +327,13 @@ func TestGeneratedServerPlainLostWriteIsOverruled(t *testing.T) {
 	if err := a.Pizzas.Upsert(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
-	tr.body = `{"id":"p1","name":"Marinara","price":800,"updatedAt":"2026-12-04T04:12:44Z"}` // later than A's
+	syncPizzas(t, a) // a create: no read before it
+	clock.add(time.Second)
+	p.Price = 950
+	if err := a.Pizzas.Upsert(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	tr.body = `{"id":"p1","name":"Marinara","price":800,"updatedAt":"2026-12-04T04:12:44Z"}` // later than A's edit
 	rep := syncPizzas(t, a)
 	if rep.Pushed != 0 || rep.Conflicts != 1 || rep.Overruled != 1 {
 		t.Fatalf("A's sync: %+v, want its write reported overruled", rep)

@@ -151,14 +151,14 @@ func TestOfflineWritesDrainWhenTheServerHeals(t *testing.T) {
 	if st := repo.Status(); st.Pending != 3 || st.LastError == nil {
 		t.Fatalf("status offline: %+v", st)
 	}
-	// p1's write was never sent (the read before it failed), so it is not frozen: this
-	// edit joins it.
+	// p1's create was sent (a create needs no read before it) and its answer lost, so it
+	// is frozen: the same request goes again, and this edit queues after it.
 	pizzas[0].Price = 950
 	if err := repo.Pizzas.Upsert(ctx, pizzas[0]); err != nil {
 		t.Fatal(err)
 	}
-	if st := repo.Status(); st.Pending != 3 {
-		t.Fatalf("pending after an edit of a write never sent: %d, want 3", st.Pending)
+	if st := repo.Status(); st.Pending != 4 {
+		t.Fatalf("pending after an edit of a write already sent: %d, want 4", st.Pending)
 	}
 	if _, err := repo.Sync(ctx); err == nil {
 		t.Fatal("second offline Sync reported success")
@@ -166,8 +166,8 @@ func TestOfflineWritesDrainWhenTheServerHeals(t *testing.T) {
 
 	proxy.heal()
 	rep := mustSync(t, repo)
-	if got := rep.Models["Pizza"].Pushed; got != 2 {
-		t.Errorf("pushed pizzas: %d, want 2 (p1 with its edit, p2)", got)
+	if got := rep.Models["Pizza"].Pushed; got != 3 {
+		t.Errorf("pushed pizzas: %d, want 3 (p1's create and its edit, p2)", got)
 	}
 	if got := rep.Models["Note"].Pushed; got != 1 {
 		t.Errorf("pushed notes: %d, want 1", got)
@@ -187,14 +187,15 @@ func TestOfflineWritesDrainWhenTheServerHeals(t *testing.T) {
 	if reqs := proxy.requests("/notes/n2"); len(reqs) > 0 {
 		t.Errorf("a note created and deleted offline reached the server: %v", reqs)
 	}
-	// p1's one write went once (json-server answers 404 to the PUT of a new record; the
-	// POST that follows has a key of its own).
+	// p1's create, sent while offline, went again with its key; its edit with another
+	// (json-server answers 404 to the PUT of a new record; the POST that follows has a
+	// key of its own).
 	keys := map[string]int{}
 	for _, r := range proxy.requests("PUT /pizzas/p1 ") {
 		keys[strings.Fields(r)[2]]++
 	}
-	if len(keys) != 1 {
-		t.Errorf("idempotency keys of p1's PUTs: %v, want 1", keys)
+	if len(keys) != 2 {
+		t.Errorf("idempotency keys of p1's PUTs: %v, want 2", keys)
 	}
 	if rep := mustSync(t, repo); rep.Total().Pushed != 0 {
 		t.Errorf("a second Sync pushed again: %+v", rep)
