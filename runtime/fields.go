@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/syncgen/syncgen/wire"
 )
 
 // Field changes. A write tells the remote which JSON keys it changed since the version it
@@ -23,9 +25,9 @@ import (
 
 // jsonShape is a model's JSON keys as this app knows them.
 type jsonShape struct {
-	keys  []string          // keys of the fields that travel, in column order
-	stamp string            // the updatedAt key, or ""
-	was   map[string]string // an earlier name of a key → the key now (declared renames)
+	keys  []string     // keys of the fields that travel, in column order
+	stamp string       // the updatedAt key, or ""
+	was   wire.Renames // declared renames
 }
 
 func shapeOfSchema(s *Schema) *jsonShape {
@@ -40,7 +42,7 @@ func shapeOfSchema(s *Schema) *jsonShape {
 		}
 		for _, old := range c.JSONWas {
 			if sh.was == nil {
-				sh.was = map[string]string{}
+				sh.was = wire.Renames{}
 			}
 			sh.was[old] = c.JSON
 		}
@@ -59,17 +61,7 @@ func (sh *jsonShape) upgrade(raw json.RawMessage) json.RawMessage {
 	if json.Unmarshal(raw, &rec) != nil || rec == nil {
 		return raw
 	}
-	changed := false
-	for old, now := range sh.was {
-		if v, ok := rec[old]; ok {
-			if _, has := rec[now]; !has {
-				rec[now] = v
-			}
-			delete(rec, old)
-			changed = true
-		}
-	}
-	if !changed {
+	if !sh.was.Record(rec) {
 		return raw
 	}
 	out, err := json.Marshal(rec)
@@ -80,21 +72,7 @@ func (sh *jsonShape) upgrade(raw json.RawMessage) json.RawMessage {
 }
 
 // upgradeKeys renames earlier keys in a list of changed keys.
-func (sh *jsonShape) upgradeKeys(keys []string) []string {
-	if len(sh.was) == 0 || keys == nil {
-		return keys
-	}
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if now, ok := sh.was[k]; ok {
-			k = now
-		}
-		if !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
+func (sh *jsonShape) upgradeKeys(keys []string) []string { return sh.was.Keys(keys) }
 
 // object decodes a JSON object; nil for nil or null.
 func object(raw []byte) (map[string]json.RawMessage, error) {

@@ -3,9 +3,9 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/wire"
 )
 
 // Field changes (PROTOCOL.md section 7): a put is merged into the stored record key by
@@ -15,13 +15,13 @@ import (
 // shape is a model's JSON keys as this server knows them.
 type shape struct {
 	idKey   string
-	known   map[string]bool   // keys of the model's fields that travel
-	was     map[string]string // an earlier name of a key → the key now (declared renames)
-	aliases [][2]string       // (key now, its latest earlier name): stored records carry both, so older apps read it
+	known   map[string]bool // keys of the model's fields that travel
+	was     wire.Renames    // declared renames
+	aliases [][2]string     // (key now, its latest earlier name): stored records carry both, so older apps read it
 }
 
 func shapeOf(s *runtime.Schema) shape {
-	sh := shape{known: map[string]bool{}, was: map[string]string{}}
+	sh := shape{known: map[string]bool{}, was: wire.Renames{}}
 	for _, c := range s.Columns {
 		if c.JSON == "" || c.Local {
 			continue
@@ -45,30 +45,8 @@ var errNotObject = errors.New("not a JSON object")
 // upgrade renames a record's earlier keys to the keys now (a key now that is present
 // wins over its earlier name), and returns fields with the same renames.
 func (sh shape) upgrade(rec map[string]json.RawMessage, fields []string) []string {
-	if len(sh.was) == 0 {
-		return fields
-	}
-	for old, now := range sh.was {
-		if v, ok := rec[old]; ok {
-			if _, has := rec[now]; !has {
-				rec[now] = v
-			}
-			delete(rec, old)
-		}
-	}
-	if fields == nil {
-		return nil
-	}
-	out := make([]string, 0, len(fields))
-	for _, f := range fields {
-		if now, ok := sh.was[f]; ok {
-			f = now
-		}
-		if !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out
+	sh.was.Record(rec)
+	return sh.was.Keys(fields)
 }
 
 // merge is the record a put stores before stamps and hooks: stored (nil: none) with the

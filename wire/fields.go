@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Field changes (PROTOCOL.md section 7, "Field changes"; revision 1.1 of version 1): a put
@@ -41,4 +42,43 @@ func DecodeFields(v string) ([]string, error) {
 		keys = []string{}
 	}
 	return keys, nil
+}
+
+// Renames maps a JSON key's earlier names to the key now, for fields declared renamed
+// (`sync:"was=…"`): both sides read a record or a list of changed keys written under an
+// earlier name as written under the name now.
+type Renames map[string]string
+
+// Record renames rec's earlier keys in place; a key now that is present wins over its
+// earlier name. It reports whether rec changed.
+func (rn Renames) Record(rec map[string]json.RawMessage) bool {
+	changed := false
+	for old, now := range rn {
+		if v, ok := rec[old]; ok {
+			if _, has := rec[now]; !has {
+				rec[now] = v
+			}
+			delete(rec, old)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Keys is keys with earlier names renamed, each key once; nil stays nil (the whole
+// record).
+func (rn Renames) Keys(keys []string) []string {
+	if len(rn) == 0 || keys == nil {
+		return keys
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if now, ok := rn[k]; ok {
+			k = now
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

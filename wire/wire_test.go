@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,26 @@ func TestCheckID(t *testing.T) {
 	}
 	if err := CheckKey("0193a4f0-12ab-7cde-8f01-23456789abcd:42:create"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestRenames(t *testing.T) {
+	rn := Renames{"colour": "color", "hue": "color"}
+	rec := map[string]json.RawMessage{"colour": json.RawMessage(`"red"`), "title": json.RawMessage(`"a"`)}
+	if !rn.Record(rec) || string(rec["color"]) != `"red"` || rec["colour"] != nil || len(rec) != 2 {
+		t.Fatalf("renamed record: %s", rec)
+	}
+	both := map[string]json.RawMessage{"hue": json.RawMessage(`"old"`), "color": json.RawMessage(`"now"`)}
+	if !rn.Record(both) || string(both["color"]) != `"now"` || len(both) != 1 {
+		t.Fatalf("a key now must win over its earlier name: %s", both)
+	}
+	if rn.Record(map[string]json.RawMessage{"title": nil}) {
+		t.Fatal("a record without earlier keys reported changed")
+	}
+	if got := rn.Keys([]string{"colour", "title", "color", "hue"}); !slices.Equal(got, []string{"color", "title"}) {
+		t.Fatalf("keys: %v", got)
+	}
+	if rn.Keys(nil) != nil {
+		t.Fatal("nil keys (the whole record) must stay nil")
 	}
 }
