@@ -227,7 +227,15 @@ func (s *Store[T]) deleteTx(ctx context.Context, tx *Tx, id string, queue bool) 
 	tx.touch(s.s.Table)
 	var err error
 	if d := s.sql.deleted; d != nil {
-		err = s.tombstone(ctx, tx, id, d)
+		var v *T
+		if v, err = s.stored(ctx, tx.q, id); err == nil && v == nil {
+			// A record this device never held: a tombstone of its own, so the delete
+			// travels as one, ordered by its time. A bare DELETE would remove the record
+			// from a plain server for good, and other clients would never hear of it.
+			return s.absentTombstone(ctx, tx, id, queue)
+		} else if err == nil {
+			err = s.tombstone(ctx, tx, id, d)
+		}
 	} else if _, err = tx.q.ExecContext(ctx, s.sql.deleteSQL, id); err == nil && s.repo.remote != nil {
 		var at string
 		if at, err = FormatTime(s.repo.clock.stamp()); err == nil {
@@ -554,6 +562,31 @@ func (s *Store[T]) sweep(ctx context.Context, tx *Tx, q Query, seen map[string]b
 		n++
 	}
 	return n, nil
+}
+
+// absentTombstone stores and, with queue, queues a tombstone of id for a record this
+// device does not hold: the id, the stamps, and zero values.
+func (s *Store[T]) absentTombstone(ctx context.Context, tx *Tx, id string, queue bool) error {
+	var key string
+	for _, c := range s.s.Columns {
+		if c.Unique {
+			key = c.JSON
+		}
+	}
+	data, err := json.Marshal(map[string]string{key: id})
+	if err != nil {
+		return err
+	}
+	v := new(T)
+	if err := s.a.UnmarshalRemote(data, v); err != nil || s.a.ID(v) != id {
+		return fmt.Errorf("delete %s %q: build its tombstone: %v", s.s.Model, id, err)
+	}
+	now := s.repo.clock.stamp()
+	s.a.SetDeletedAt(v, &now)
+	if err := s.writeTx(ctx, tx, []*T{v}, queue); err != nil {
+		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+	}
+	return nil
 }
 
 func (s *Store[T]) pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error) {

@@ -3,6 +3,7 @@ package shop_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -343,5 +344,31 @@ func TestGeneratedServerPlainLostWriteIsOverruled(t *testing.T) {
 	}
 	if rep := syncPizzas(t, a); rep.Pushed+rep.Pulled+rep.Conflicts != 0 {
 		t.Fatalf("a further sync moved: %+v", rep)
+	}
+}
+
+// TestBlindServerDeleteOfARecordNeverHeld: a device deletes an id it has not pulled yet.
+// The delete travels as a tombstone: a bare DELETE would remove the record from the plain
+// server, and the clients that hold it would never hear of the delete.
+func TestBlindServerDeleteOfARecordNeverHeld(t *testing.T) {
+	ctx := context.Background()
+	a, b, clock, base := twoClients(t)
+	if err := a.Pizzas.Upsert(ctx, &shop.Pizza{ID: "p1", Name: "Margherita", Price: 900}); err != nil {
+		t.Fatal(err)
+	}
+	syncPizzas(t, a)
+	clock.add(time.Second)
+	if err := b.Pizzas.Delete(ctx, "p1"); err != nil { // B never pulled p1
+		t.Fatal(err)
+	}
+	syncPizzas(t, b)
+	if got := serverRecord(t, base+"/pizzas/p1"); got == nil || got["deletedAt"] == nil {
+		t.Fatalf("server: %v, want p1 as a tombstone", got)
+	}
+	syncPizzas(t, a)
+	for name, r := range map[string]*shop.Repository{"A": a, "B": b} {
+		if _, err := r.Pizzas.Get(ctx, "p1", runtime.LocalOnly); !errors.Is(err, runtime.ErrNotFound) {
+			t.Fatalf("%s: %v, want p1 deleted", name, err)
+		}
 	}
 }
