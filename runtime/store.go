@@ -67,6 +67,7 @@ type tableSQL struct {
 	// server-owned readonly columns, apply (a record from the remote) keeps the local
 	// columns, replace (the remote's answer to this client's write) keeps nothing.
 	upsert, apply, replace string
+	applyRows              *multiRow // apply for many rows in one statement (pullbatch.go)
 	deleteSQL              string
 	idCol                  string
 	updated                *Column
@@ -114,6 +115,9 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 	}
 	t.upsert = upsert(func(c *Column) bool { return c.ReadOnly })
 	t.apply = upsert(func(c *Column) bool { return c.Local })
+	head := "INSERT INTO " + table + " (" + t.columns + ") VALUES "
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
+	t.applyRows = &multiRow{head: head, tail: strings.TrimPrefix(t.apply, head+row), row: func(int) string { return row }}
 	t.replace = upsert(func(*Column) bool { return false })
 	t.deleteSQL = "DELETE FROM " + table + " WHERE " + t.idCol + " = ?"
 	st := &Store[T]{repo: r, a: a, s: s, sql: t}

@@ -71,6 +71,7 @@ type decodedPage interface{ info() pageInfo }
 type decoded[T any] struct {
 	in      []incoming[T]
 	skipped []error // records left out, each reported as an EventError
+	list    string  // the ids' idList
 	pageInfo
 }
 
@@ -99,6 +100,19 @@ type incoming[T any] struct {
 	v       *T
 	raw     json.RawMessage
 	version string
+	// Set by decodePage, off the writer, for applyQuick: v's bound values (or the error
+	// binding them), and raw as a string.
+	row    []any
+	rowErr error
+	rawStr string
+}
+
+// rawString is raw as the string a base is stored as.
+func (x *incoming[T]) rawString() string {
+	if x.rawStr != "" {
+		return x.rawStr
+	}
+	return string(x.raw)
 }
 
 func (s *Store[T]) schema() *Schema       { return s.s }
@@ -474,7 +488,8 @@ func (s *Store[T]) repair(ctx context.Context, tx *Tx, x incoming[T], st recordS
 func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
 	in, skipped := s.decode(recs)
 	d := &decoded[T]{in: in, skipped: skipped, pageInfo: pageInfo{ids: make([]string, len(in))}}
-	for i, x := range in {
+	for i := range in {
+		x := &in[i]
 		d.ids[i] = x.id
 		if x.v == nil {
 			continue
@@ -482,7 +497,10 @@ func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
 		if t, _ := s.a.Stamps(x.v); t.After(d.newest) {
 			d.newest = t
 		}
+		x.row, x.rowErr = s.bind(x.v)
+		x.rawStr = string(x.raw)
 	}
+	d.list = idList(d.ids)
 	return d, nil
 }
 
@@ -492,7 +510,10 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 	return s.repo.tx(ctx, rep, func(tx *Tx) error {
 		// The page's local rows and sync states in three queries, not three per record.
 		// An id the page repeats is read again: its first occurrence changed it.
-		list := idList(info.ids)
+		list := d.list
+		if list == "" {
+			list = idList(info.ids)
+		}
 		states, err := statesOf(ctx, tx.q, s.s.Table, list)
 		if err != nil {
 			return err
@@ -503,12 +524,20 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 		}
 		done := make(map[string]bool, len(in))
 		changed := 0
-		for _, x := range in {
+		// The common case goes into batch; a record reconcileWith takes, which may read
+		// or write anything of its own, goes after what batch holds is written.
+		batch := &pageBatch{table: s.s.Table}
+		for i := range in {
+			x := &in[i]
 			var c bool
 			if done[x.id] {
-				c, err = s.reconcile(ctx, tx, x, false)
-			} else {
-				c, err = s.reconcileWith(ctx, tx, x, false, states[x.id], locals[x.id])
+				if err = s.flush(ctx, tx, batch); err == nil {
+					c, err = s.reconcile(ctx, tx, *x, false)
+				}
+			} else if handled, quick := s.applyQuick(x, states[x.id], locals[x.id], batch); handled {
+				c = quick
+			} else if err = s.flush(ctx, tx, batch); err == nil {
+				c, err = s.reconcileWith(ctx, tx, *x, false, states[x.id], locals[x.id])
 			}
 			done[x.id] = true
 			if err != nil {
@@ -517,6 +546,9 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 			if c {
 				changed++
 			}
+		}
+		if err := s.flush(ctx, tx, batch); err != nil {
+			return err
 		}
 		if after != nil {
 			n, err := after(tx, info)
