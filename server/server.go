@@ -68,6 +68,11 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 			})
 		}
 	}
+	if s.postgres() {
+		if err := s.postgresSeqSetup(context.Background()); err != nil {
+			return nil, fmt.Errorf("new server: seqs from transaction ids: %w", err)
+		}
+	}
 	return s, nil
 }
 
