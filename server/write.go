@@ -150,6 +150,7 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 		return nil, err
 	}
 	s.announce(changed)
+	s.publish(changed)
 	return out, nil
 }
 

@@ -1,18 +1,23 @@
 package shop_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/syncgen/syncgen/internal/e2e/shop"
+	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/runtime"
 	"github.com/syncgen/syncgen/server"
 )
 
@@ -221,6 +226,110 @@ func testConcurrentKeysAndVersions(t *testing.T, open dbOpener) {
 		}
 		if won != 1 {
 			t.Fatalf("%d updates of version 1 at once: %d won, want 1", racers, won)
+		}
+	}
+}
+
+// openPostgresPair opens two pools on one new PostgreSQL database, as two server
+// processes would.
+func openPostgresPair(t *testing.T) [2]*runtime.DB {
+	dsn := testmod.Postgres(t)
+	var dbs [2]*runtime.DB
+	for i := range dbs {
+		db, err := server.OpenPostgres(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	return dbs
+}
+
+// events opens an events stream and returns its events' data lines.
+func events(t *testing.T, url, user string) <-chan string {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/_events", nil)
+	req.Header.Set("Syncgen-Protocol", "1")
+	req.Header.Set("X-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+	out := make(chan string, 100)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				out <- data
+			}
+		}
+	}()
+	return out
+}
+
+// Two server instances on one PostgreSQL database: a write on one reaches the other's
+// event streams (within the scope of each stream's user), a key used on one replays on
+// the other, and a tombstone purged by one expires cursors on both.
+func TestTwoInstancesOnePostgres(t *testing.T) {
+	dbs := openPostgresPair(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var urls [2]string
+	for i, db := range dbs {
+		srv, err := shop.NewServer(db, server.WithClock(clock), server.WithTombstoneRetention(time.Hour),
+			server.WithAuthentication(func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }),
+			server.WithScope(func(_ context.Context, user, model string, rec json.RawMessage) bool {
+				return user == "" || strings.Contains(string(rec), `"name":"`+user+`"`)
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(func() { hs.Close(); srv.Close() })
+		urls[i] = hs.URL
+	}
+	ann, bob := events(t, urls[1], "ann"), events(t, urls[1], "bob")
+	body := `{"id":"a1","name":"ann","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}`
+	var e entry
+	if st := call(t, "PUT", urls[0]+"/pizzas/a1", body, proto("ann:1", ""), &e); st != 201 {
+		t.Fatalf("put on the first instance: %d %+v", st, e)
+	}
+	select {
+	case data := <-ann:
+		if !strings.Contains(data, `"pizzas"`) || !strings.Contains(data, `"seq":"`+e.Seq+`"`) {
+			t.Fatalf("ann's event on the second instance: %s, want pizzas at seq %s", data, e.Seq)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write on the first instance never reached the second's events stream")
+	}
+	select {
+	case data := <-bob:
+		t.Fatalf("bob heard of ann's record: %s", data)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	// The same key and request on the other instance: the first answer again.
+	var again entry
+	if st := call(t, "PUT", urls[1]+"/pizzas/a1", body, proto("ann:1", ""), &again); st != 201 || again.Seq != e.Seq || again.Version != "1" {
+		t.Fatalf("the key replayed on the second instance: %d %+v, want %+v", st, again, e)
+	}
+
+	// A delete on the second; past the retention the first purges it, and cursors from
+	// before the tombstone are expired on both.
+	if st := call(t, "DELETE", urls[1]+"/pizzas/a1", "", proto("ann:2", "1"), &again); st != 200 || !again.Deleted {
+		t.Fatalf("delete on the second instance: %d %+v", st, again)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	for _, u := range urls {
+		var gone entry
+		if st := call(t, "GET", u+"/pizzas/_changes?cursor="+e.Seq, "", proto("", ""), &gone); st != 410 || gone.Code != "cursor_expired" {
+			t.Fatalf("%s: a cursor before the purged tombstone: %d %+v", u, st, gone)
 		}
 	}
 }
