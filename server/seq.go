@@ -106,7 +106,8 @@ func (s *Server) feedHead(ctx context.Context, tx *sqlx.Tx, m *Model) (horizon, 
 // other: the second waits and replays the first's stored answer; writers of one record
 // read it and write it in turn, and the later gets the larger seq. Unrelated writes run
 // concurrently; a collision of two hashes only makes two of them wait for each other.
-func (s *Server) lockWrites(ctx context.Context, tx *sqlx.Tx, qs []writeReq) error {
+// It reads the base of the transaction's seqs into seqs.
+func (s *Server) lockWrites(ctx context.Context, tx *sqlx.Tx, qs []writeReq, seqs *seqs) error {
 	if !s.postgres() {
 		return nil
 	}
@@ -129,7 +130,11 @@ func (s *Server) lockWrites(ctx context.Context, tx *sqlx.Tx, qs []writeReq) err
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	// unnest yields the array in order, and the aggregate takes the locks in that order.
-	_, err := tx.ExecContext(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, keys)
+	// The transaction's seqs come in the same round trip: the join needs the aggregate's
+	// row, so the xid is assigned after the locks.
+	err := tx.QueryRowxContext(ctx, `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($1::bigint[]) AS k)
+		SELECT (pg_current_xact_id()::text::bigint + c.value) << $2 FROM locked, syncgen_server_counters c
+		WHERE c.name = $3 AND locked.n >= 0`, keys, seqOpBits, counterXidOffset).Scan(&seqs.base)
 	if err != nil {
 		return fmt.Errorf("lock the records and keys: %w", err)
 	}

@@ -111,10 +111,10 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 		return nil, err
 	}
 	defer tx.Rollback()
-	if err := s.lockWrites(ctx, tx, qs); err != nil {
+	seqs := &seqs{s: s, tx: tx}
+	if err := s.lockWrites(ctx, tx, qs, seqs); err != nil {
 		return nil, err
 	}
-	seqs := &seqs{s: s, tx: tx}
 	several := len(qs) > 1
 	var changed []change
 	for i, q := range qs {
