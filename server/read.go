@@ -201,10 +201,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		return
 	}
 	defer tx.Rollback()
-	var horizon, newest int64
-	err = tx.QueryRowxContext(ctx, s.q(`SELECT
-		COALESCE(MAX(CASE WHEN name = ? THEN value END), 0), COALESCE(MAX(CASE WHEN name = 'seq' THEN value END), 0)
-		FROM syncgen_server_counters`), "horizon:"+m.schema.Table).Scan(&horizon, &newest)
+	horizon, newest, err := s.feedHead(ctx, tx, m) // newest: no write below it is in flight (seq.go)
 	if err != nil {
 		s.fail(w, r, "feed", err)
 		return
@@ -217,7 +214,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	// at the entry that would take it past maxPage bytes, so a page never holds more
 	// than about maxPage bytes of records however large the rows are.
 	rows, err := tx.QueryxContext(ctx, s.q(`SELECT `+rowColumns+` FROM syncgen_server_records
-		WHERE model = ? AND seq > ? ORDER BY seq LIMIT ?`), m.schema.Table, after, limit+1)
+		WHERE model = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`), m.schema.Table, after, newest, limit+1)
 	if err != nil {
 		s.fail(w, r, "feed", err)
 		return

@@ -33,6 +33,8 @@ type Server struct {
 	listeners map[*listener]struct{} // the open event streams
 	closed    bool
 	streams   sync.WaitGroup
+
+	cross *crossInstance // PostgreSQL: events to and from the other instances
 }
 
 // New migrates the server's tables in db and returns the handler of models.
@@ -66,6 +68,14 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 			s.mux.HandleFunc(method+" "+p+"/{id}", func(w http.ResponseWriter, r *http.Request) {
 				s.writeHTTP(w, r, m, r.PathValue("id"))
 			})
+		}
+	}
+	if s.postgres() {
+		if err := s.postgresSeqSetup(context.Background()); err != nil {
+			return nil, fmt.Errorf("new server: seqs from transaction ids: %w", err)
+		}
+		if err := s.startCrossInstance(context.Background()); err != nil {
+			return nil, fmt.Errorf("new server: events across instances: %w", err)
 		}
 	}
 	return s, nil
@@ -133,6 +143,9 @@ func (s *Server) Close() error {
 		close(s.done)
 	}
 	s.mu.Unlock()
+	if s.cross != nil {
+		s.cross.stop()
+	}
 	s.streams.Wait()
 	return nil
 }

@@ -111,6 +111,10 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 		return nil, err
 	}
 	defer tx.Rollback()
+	seqs := &seqs{s: s, tx: tx}
+	if err := s.lockWrites(ctx, tx, qs, seqs); err != nil {
+		return nil, err
+	}
 	several := len(qs) > 1
 	var changed []change
 	for i, q := range qs {
@@ -120,7 +124,8 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 			}
 		}
 		var ch *change
-		status, answer, err := s.writeIn(ctx, tx, q, &ch)
+		given := seqs.n
+		status, answer, err := s.writeIn(ctx, tx, seqs, q, &ch)
 		if err != nil {
 			if !several {
 				return []written{{http.StatusInternalServerError, s.internal(ctx, "write", err)}}, nil
@@ -128,6 +133,7 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT syncgen_write"); err != nil {
 				return nil, err
 			}
+			seqs.n = given // PostgreSQL: the seq is given back, as SQLite's counter is
 			status, answer, ch = http.StatusInternalServerError, s.internal(ctx, "batch op", err), nil
 		}
 		if several {
@@ -144,12 +150,13 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 		return nil, err
 	}
 	s.announce(changed)
+	s.publish(changed)
 	return out, nil
 }
 
 // writeIn applies one write with its idempotency key inside tx. An error is the server's
 // failure: tx must not keep what the write did.
-func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed **change) (int, []byte, error) {
+func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, seqs *seqs, q writeReq, changed **change) (int, []byte, error) {
 	m := q.model
 	// Checked before anything reaches the database: PostgreSQL refuses NUL and invalid
 	// UTF-8 with an error, and an id no client can pull must never be stored.
@@ -181,13 +188,13 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, q writeReq, changed *
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 
-	// The seq comes first, before the key is looked up: on PostgreSQL the counter's row
-	// lock then serializes writers from here to the commit, so two requests with one key
-	// never both miss it (the second waits, then replays the first's answer), the record
-	// read below cannot change under this write, and a later commit never gets a smaller
-	// seq. A write that changes nothing leaves a gap, which cursors do not mind.
-	var seq int64
-	if err := tx.QueryRowxContext(ctx, s.q(`UPDATE syncgen_server_counters SET value = value + 1 WHERE name = 'seq' RETURNING value`)).Scan(&seq); err != nil {
+	// Two requests with one key never both miss it (the second waits, then replays the
+	// first's answer), and the record read below cannot change under this write: SQLite
+	// has one writer, and on PostgreSQL writeAll locked the key and the record
+	// (lockWrites). The seq comes before the key is looked up; a write that changes
+	// nothing leaves a gap, which cursors do not mind (seq.go).
+	seq, err := seqs.next(ctx)
+	if err != nil {
 		return 0, nil, err
 	}
 	owner := User(ctx) // keys belong to the caller: another user's key is another key

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -37,7 +38,12 @@ type Config struct {
 	// Blind serves plain REST from a server that overwrites blindly, as json-server does
 	// (blind.go), instead of the generated server; only without Protocol.
 	Blind bool
-	Dir   string
+	// Postgres, a DSN, puts the generated server's database on PostgreSQL instead of a
+	// SQLite file in Dir, and Instances (default 1) runs that many servers on it, each
+	// behind an httptest.Server: requests go to them in turn (roundRobin).
+	Postgres  string
+	Instances int
+	Dir       string
 	// Break disables a guarantee on purpose, to show the checks catch it: "" for none.
 	Break string
 }
@@ -61,8 +67,11 @@ type sim struct {
 	cfg     Config
 	rng     *rand.Rand
 	now     time.Time // the server's clock; clients add their skew
-	db      *runtime.DB
-	server  http.Handler
+	dbs     []*runtime.DB
+	server  http.Handler // the first instance, for the checks
+	servers []*server.Server
+	https   []*httptest.Server
+	network http.RoundTripper // to the instances in turn, when there are several
 	clients []*client
 	delayed []*delivery // requests held back, delivered later (reordered)
 	faults  bool
@@ -99,26 +108,66 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		s.server = newBlindServer()
 		return s, s.openClients(ctx)
 	}
-	db, err := runtime.OpenSQLite(filepath.Join(cfg.Dir, "server.db"))
-	if err != nil {
-		return nil, err
+	for i := range max(1, cfg.Instances) {
+		var db *runtime.DB
+		var err error
+		if cfg.Postgres != "" {
+			db, err = server.OpenPostgres(cfg.Postgres)
+		} else if i == 0 {
+			db, err = runtime.OpenSQLite(filepath.Join(cfg.Dir, "server.db"))
+		} else {
+			err = errors.New("sim: several instances need a PostgreSQL database")
+		}
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.dbs = append(s.dbs, db)
+		srv, err := model.NewServer(db, server.WithClock(func() time.Time { return s.now }),
+			server.WithTombstoneRetention(30*time.Minute),
+			server.WithValidation(func(_ context.Context, m string, rec json.RawMessage) error {
+				var it model.Item
+				if m == "Item" && json.Unmarshal(rec, &it) == nil && it.Name == "invalid" {
+					return errors.New("the name is invalid")
+				}
+				return nil
+			}))
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.servers = append(s.servers, srv)
+		if i == 0 {
+			s.server = srv
+		}
 	}
-	s.db = db
-	srv, err := model.NewServer(db, server.WithClock(func() time.Time { return s.now }),
-		server.WithTombstoneRetention(30*time.Minute),
-		server.WithValidation(func(_ context.Context, m string, rec json.RawMessage) error {
-			var it model.Item
-			if m == "Item" && json.Unmarshal(rec, &it) == nil && it.Name == "invalid" {
-				return errors.New("the name is invalid")
-			}
-			return nil
-		}))
-	if err != nil {
-		db.Close()
-		return nil, err
+	if len(s.servers) > 1 {
+		rr := &roundRobin{base: http.DefaultTransport}
+		for _, srv := range s.servers {
+			hs := httptest.NewServer(srv)
+			s.https = append(s.https, hs)
+			u, _ := url.Parse(hs.URL)
+			rr.to = append(rr.to, u)
+		}
+		s.network = rr
 	}
-	s.server = srv
 	return s, s.openClients(ctx)
+}
+
+// roundRobin is a network to several server instances: each request goes to the next
+// one in turn.
+type roundRobin struct {
+	base http.RoundTripper
+	to   []*url.URL
+	next int
+}
+
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	to := rr.to[rr.next%len(rr.to)]
+	rr.next++
+	r := req.Clone(req.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = to.Scheme, to.Host, ""
+	return rr.base.RoundTrip(r)
 }
 
 func (s *sim) openClients(ctx context.Context) error {
@@ -176,8 +225,14 @@ func (s *sim) close() {
 			c.db.Close()
 		}
 	}
-	if s.db != nil {
-		s.db.Close()
+	for _, hs := range s.https {
+		hs.Close()
+	}
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	for _, db := range s.dbs {
+		db.Close()
 	}
 }
 
@@ -258,8 +313,7 @@ func (s *sim) deliver(c *client, req *http.Request, body []byte) *http.Response 
 		body = s.forgetKeys(r, body)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	rec := httptest.NewRecorder()
-	s.server.ServeHTTP(rec, r)
+	rec := s.serve(r)
 	resp := rec.Result()
 	if !s.cfg.Protocol {
 		return resp
@@ -306,6 +360,28 @@ func (s *sim) deliver(c *client, req *http.Request, body []byte) *http.Response 
 		}
 	}
 	return resp
+}
+
+// serve runs a request on the server, or over the network on the next instance.
+func (s *sim) serve(r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	if s.network == nil {
+		s.server.ServeHTTP(rec, r)
+		return rec
+	}
+	resp, err := s.network.RoundTrip(r)
+	if err != nil { // the instances are in this process: this is a failure of the sim
+		rec.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(rec, `{"error":%q,"code":"sim"}`, err.Error())
+		return rec
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		rec.Header()[k] = v
+	}
+	rec.WriteHeader(resp.StatusCode)
+	io.Copy(rec, resp.Body)
+	return rec
 }
 
 // forgetKeys is the "idempotency" breakage: every delivery of a write goes with a key

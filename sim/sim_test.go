@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/syncgen/syncgen/internal/testmod"
 )
 
 // seeds is how many seeds a run tries: SYNCGEN_SIM_SEEDS, default 50 (about 15 s per
@@ -68,3 +70,27 @@ func TestSimPlainREST(t *testing.T) { simulate(t, false, false) }
 // TestSimBlindREST is plain REST against a server that overwrites blindly (json-server's
 // semantics): only the clients order writes by last-writer-wins.
 func TestSimBlindREST(t *testing.T) { simulate(t, false, true) }
+
+// TestSimTwoInstances runs the protocol simulation with the generated server as two
+// instances on one PostgreSQL database, requests alternating between them: writes,
+// replays of keys, feed pages and retention land on either. SYNCGEN_SIM_SEEDS sets how
+// many seeds (default 8, about 2 s each); a seed replays with SYNCGEN_SIM_SEED, though
+// seqs (from PostgreSQL's transaction ids) differ from run to run.
+func TestSimTwoInstances(t *testing.T) {
+	n := 8
+	if s := os.Getenv("SYNCGEN_SIM_SEEDS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := seeds(t, false)
+	for _, seed := range all[:min(n, len(all))] {
+		cfg := Config{Seed: seed, Clients: 2 + int(seed%7), Steps: 150, Protocol: true, Dir: t.TempDir(),
+			Postgres: testmod.Postgres(t), Instances: 2, Break: os.Getenv("SYNCGEN_SIM_BREAK")}
+		if err := Run(context.Background(), cfg); err != nil {
+			t.Fatalf("seed %d (%d clients, two instances on PostgreSQL): %v\nreplay: SYNCGEN_SIM_SEED=%d go test ./sim -run %s",
+				seed, cfg.Clients, err, seed, t.Name())
+		}
+	}
+}
