@@ -111,7 +111,24 @@ func (s *Server) lockWrites(ctx context.Context, tx *sqlx.Tx, qs []writeReq, seq
 	if !s.postgres() {
 		return nil
 	}
-	owner := User(ctx)
+	err := tx.QueryRowxContext(ctx, lockWritesSQL, writeLocks(User(ctx), qs), seqOpBits, counterXidOffset).Scan(&seqs.base)
+	if err != nil {
+		return fmt.Errorf("lock the records and keys: %w", err)
+	}
+	return nil
+}
+
+// lockWritesSQL takes the advisory locks of writeLocks and returns the base of the
+// transaction's seqs. unnest yields the array in order, and the aggregate takes the locks
+// in that order. The join needs the aggregate's row, so the xid is assigned after the
+// locks.
+const lockWritesSQL = `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($1::bigint[]) AS k)
+		SELECT (pg_current_xact_id()::text::bigint + c.value) << $2 FROM locked, syncgen_server_counters c
+		WHERE c.name = $3 AND locked.n >= 0`
+
+// writeLocks returns the advisory lock keys of the records and idempotency keys of qs,
+// sorted, without duplicates.
+func writeLocks(owner string, qs []writeReq) []int64 {
 	keys := make([]int64, 0, 2*len(qs))
 	hash := func(parts ...string) int64 {
 		h := fnv.New64a()
@@ -128,17 +145,7 @@ func (s *Server) lockWrites(ctx context.Context, tx *sqlx.Tx, qs []writeReq, seq
 		}
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	// unnest yields the array in order, and the aggregate takes the locks in that order.
-	// The transaction's seqs come in the same round trip: the join needs the aggregate's
-	// row, so the xid is assigned after the locks.
-	err := tx.QueryRowxContext(ctx, `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($1::bigint[]) AS k)
-		SELECT (pg_current_xact_id()::text::bigint + c.value) << $2 FROM locked, syncgen_server_counters c
-		WHERE c.name = $3 AND locked.n >= 0`, keys, seqOpBits, counterXidOffset).Scan(&seqs.base)
-	if err != nil {
-		return fmt.Errorf("lock the records and keys: %w", err)
-	}
-	return nil
+	return slices.Compact(keys)
 }
 
 // postgresSeqSetup prepares a PostgreSQL database for seqs from transaction ids, once

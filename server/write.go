@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/syncgen/syncgen/runtime"
 	"github.com/syncgen/syncgen/wire"
 )
@@ -105,6 +104,9 @@ type written struct {
 // commit for them all, so a batch costs one sync to disk, not one per write. An error
 // says none was applied (the commit failed, say).
 func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error) {
+	if len(qs) == 1 && s.pipelined(qs[0]) {
+		return s.writePipelined(ctx, qs[0])
+	}
 	out := make([]written, len(qs))
 	tx, err := s.db.Writer().BeginTxx(ctx, nil)
 	if err != nil {
@@ -125,7 +127,7 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 		}
 		var ch *change
 		given := seqs.n
-		status, answer, err := s.writeIn(ctx, tx, seqs, q, &ch)
+		status, answer, err := s.writeIn(ctx, sqlTx{tx, s}, seqs, q, &ch)
 		if err != nil {
 			if !several {
 				return []written{{http.StatusInternalServerError, s.internal(ctx, "write", err)}}, nil
@@ -156,7 +158,7 @@ func (s *Server) writeAll(ctx context.Context, qs []writeReq) ([]written, error)
 
 // writeIn applies one write with its idempotency key inside tx. An error is the server's
 // failure: tx must not keep what the write did.
-func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, seqs *seqs, q writeReq, changed **change) (int, []byte, error) {
+func (s *Server) writeIn(ctx context.Context, tx writeTx, seqs *seqs, q writeReq, changed **change) (int, []byte, error) {
 	m := q.model
 	// Checked before anything reaches the database: PostgreSQL refuses NUL and invalid
 	// UTF-8 with an error, and an id no client can pull must never be stored.
@@ -199,12 +201,7 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, seqs *seqs, q writeRe
 	}
 	owner := User(ctx) // keys belong to the caller: another user's key is another key
 	if q.key != "" {
-		var stored struct {
-			Hash   string `db:"hash"`
-			Status int    `db:"status"`
-			Answer string `db:"answer"`
-		}
-		err := tx.QueryRowxContext(ctx, s.q(`SELECT hash, status, answer FROM syncgen_server_keys WHERE owner = ? AND key = ?`), owner, q.key).StructScan(&stored)
+		stored, err := tx.storedKey(ctx, owner, q.key)
 		switch {
 		case err == nil && stored.Hash == sum:
 			return stored.Status, []byte(stored.Answer), nil
@@ -229,9 +226,9 @@ func (s *Server) writeIn(ctx context.Context, tx *sqlx.Tx, seqs *seqs, q writeRe
 
 // apply decides and stores a write inside tx. store says whether the answer is kept for
 // the idempotency key.
-func (s *Server) apply(ctx context.Context, tx *sqlx.Tx, q writeReq, seq int64, now time.Time, changed **change) (status int, answer []byte, store bool, err error) {
+func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, now time.Time, changed **change) (status int, answer []byte, store bool, err error) {
 	m := q.model
-	cur, err := s.row(ctx, tx, m, q.id)
+	cur, err := tx.current(ctx, m, q.id)
 	if err != nil {
 		return 0, nil, false, err
 	}
