@@ -525,6 +525,23 @@ func testServerBatchOpFailure(t *testing.T, open dbOpener) {
 	if st := call(t, "GET", hs.URL+"/pizzas/broken", "", proto("", ""), nil); st != 404 {
 		t.Fatalf("the failed op's record: %d", st)
 	}
+	// A single write the server fails on (on PostgreSQL, after its pipeline read the key
+	// and the record) keeps nothing either, sent twice, and the writes after it stand.
+	broken := `{"id":"broken","name":"B","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}`
+	for range 2 {
+		if st := call(t, "PUT", hs.URL+"/pizzas/broken", broken, proto("f:4", ""), nil); st != 500 {
+			t.Fatalf("a single failed write: %d", st)
+		}
+	}
+	for i, id := range []string{"d", "e"} {
+		body := `{"id":"` + id + `","name":"D","price":1,"rating":0,"updatedAt":"2026-11-25T10:00:00Z"}`
+		if st := call(t, "PUT", hs.URL+"/pizzas/"+id, body, proto("f:"+strconv.Itoa(5+i), ""), nil); st != 201 {
+			t.Fatalf("a write after the failed one: %d", st)
+		}
+	}
+	if st := call(t, "GET", hs.URL+"/pizzas/broken", "", proto("", ""), nil); st != 404 {
+		t.Fatalf("the failed write's record: %d", st)
+	}
 }
 
 // Run pulls as soon as the server announces a change on its events stream, long before
