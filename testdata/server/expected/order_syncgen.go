@@ -31,10 +31,10 @@ var orderSchema = runtime.Schema{
 	Table:   "orders",
 	Path:    "/orders",
 	Repo:    "Orders",
-	TagHash: "cf3c446d8b34476e",
+	TagHash: "d9e6ef640d890cf9",
 	Columns: []runtime.Column{
 		{Field: "ID", Name: "id", JSON: "id", Kind: runtime.KindString, Unique: true},
-		{Field: "CustomerID", Name: "customer_id", JSON: "customerId", Kind: runtime.KindString, Ref: "Customer"},
+		{Field: "CustomerID", Name: "customer_id", JSON: "customerId", Kind: runtime.KindString, Scope: true, Ref: "Customer"},
 		{Field: "Total", Name: "total", JSON: "total", Kind: runtime.KindFloat},
 		{Field: "Note", Name: "note", JSON: "note", Kind: runtime.KindString, Nullable: true},
 		{Field: "Legacy", Name: "legacy", JSON: "legacy", Kind: runtime.KindString},
