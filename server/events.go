@@ -19,6 +19,8 @@ type change struct {
 	model *Model
 	seq   int64
 	data  string // the stored record (a tombstone's last record)
+	scope string // its scope value (scopes.go)
+	left  string // the scope value it moved out of, "" when it did not move
 }
 
 // maxPending is how many changes a stream may fall behind before it loses them; it then
@@ -160,8 +162,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			}
 			changed := map[*Model]bool{}
 			top := int64(0)
+			// The user's scopes are asked afresh for each event: a stream lasts long, and
+			// grants and revocations happen meanwhile.
+			ctx := withScopeCache(r.Context())
 			for _, c := range pending {
-				if s.visible(r.Context(), c.model, c.data) {
+				seen, err := s.inScope(ctx, c.model, c.scope)
+				if err == nil && !seen && c.left != "" {
+					seen, err = s.inScope(ctx, c.model, c.left) // it left the user's scope
+				}
+				if err != nil {
+					s.opts.log.ErrorContext(ctx, "syncgen server: events", "err", err)
+					continue
+				}
+				if seen && s.visible(r.Context(), c.model, c.data) {
 					changed[c.model] = true
 					top = max(top, c.seq)
 				}

@@ -246,6 +246,13 @@ func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...run
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
+// SyncOnly syncs only the Order records q selects among those the user may see; q
+// holds Eq or In conditions on CustomerID, the scope field, and the zero query syncs them all
+// again. See runtime.Store.SyncOnly.
+func (r *OrderRepository) SyncOnly(ctx context.Context, q OrderQuery) error {
+	return r.s.SyncOnly(ctx, q.q)
+}
+
 // Subscribe sends q's result now and after every committed write to the model that
 // changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *OrderRepository) Subscribe(ctx context.Context, q OrderQuery) <-chan []Order {

@@ -1,0 +1,264 @@
+package scoped_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/syncgen/syncgen/remote"
+	"github.com/syncgen/syncgen/runtime"
+	"github.com/syncgen/syncgen/server"
+	"github.com/syncgen/syncgen/sim/scoped"
+	"github.com/syncgen/syncgen/wire"
+)
+
+// grants is the app's table of who may see which teams; the server asks it once per
+// request.
+type grants struct {
+	mu    sync.Mutex
+	teams map[string][]string
+	calls int
+}
+
+func (g *grants) set(user string, teams ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.teams[user] = teams
+}
+
+func (g *grants) hook(ctx context.Context, user, model string) ([]string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls++
+	return slices.Clone(g.teams[user]), nil
+}
+
+type fixture struct {
+	t   *testing.T
+	srv *httptest.Server
+	g   *grants
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	g := &grants{teams: map[string][]string{}}
+	s, err := scoped.NewServer(db,
+		server.WithAuthentication(func(r *http.Request) (string, error) {
+			if u := r.Header.Get("X-User"); u != "" {
+				return u, nil
+			}
+			return "", errors.New("who are you? send X-User")
+		}),
+		server.WithScopes(g.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	return &fixture{t: t, srv: srv, g: g}
+}
+
+func (f *fixture) client(user string) *scoped.Repository {
+	f.t.Helper()
+	db, err := runtime.OpenSQLite(filepath.Join(f.t.TempDir(), user+".db"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rem := remote.NewProtocol(f.srv.URL, remote.WithRequestHook(func(r *http.Request) error {
+		r.Header.Set("X-User", user)
+		return nil
+	}))
+	repo, err := scoped.NewRepository(db, rem)
+	if err == nil {
+		err = repo.Migrate(context.Background())
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { repo.Close(); db.Close() })
+	return repo
+}
+
+func put(t *testing.T, r *scoped.Repository, id, team, title string) {
+	t.Helper()
+	if err := r.Tasks.Upsert(context.Background(), &scoped.Task{ID: id, Team: team, Title: title}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sync1(t *testing.T, r *scoped.Repository) {
+	t.Helper()
+	if _, err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ids lists the live tasks a client holds.
+func ids(t *testing.T, r *scoped.Repository) []string {
+	t.Helper()
+	all, err := r.Tasks.Find(context.Background(), scoped.TaskQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, x := range all {
+		out = append(out, x.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func want(t *testing.T, who string, r *scoped.Repository, ws ...string) {
+	t.Helper()
+	if got := ids(t, r); !slices.Equal(got, ws) {
+		t.Fatalf("%s holds %v, want %v", who, got, ws)
+	}
+}
+
+// feed reads one page of a user's feed by hand.
+func (f *fixture) feed(user, cursor string) wire.Changes {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.srv.URL+"/tasks/_changes?cursor="+cursor, nil)
+	req.Header.Set("X-User", user)
+	req.Header.Set(wire.HeaderProtocol, "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var c wire.Changes
+	if err := json.Unmarshal(b, &c); err != nil || c.Cursor == nil {
+		f.t.Fatalf("feed: %s: %v", b, err)
+	}
+	return c
+}
+
+func TestScopesFilterGrantRevokeMove(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.g.set("alice", "a", "shared")
+	f.g.set("bob", "b", "shared")
+	alice, bob := f.client("alice"), f.client("bob")
+
+	put(t, alice, "a1", "a", "alice's own")
+	put(t, alice, "s1", "shared", "for both")
+	put(t, bob, "b1", "b", "bob's own")
+	sync1(t, alice)
+	sync1(t, bob)
+	sync1(t, alice)
+	want(t, "alice", alice, "a1", "s1")
+	want(t, "bob", bob, "b1", "s1")
+
+	// Nothing of a scope a user cannot see reaches them: not a record, not a cursor
+	// past their own changes.
+	bobFeed := f.feed("bob", "")
+	for range 5 {
+		put(t, alice, "a-more", "a", "more of alice's")
+		sync1(t, alice)
+	}
+	if c := f.feed("bob", *bobFeed.Cursor); len(c.Changes) != 0 || *c.Cursor != *bobFeed.Cursor {
+		t.Fatalf("bob's feed after alice's private writes: %d changes, cursor %s (was %s)", len(c.Changes), *c.Cursor, *bobFeed.Cursor)
+	}
+	if got := f.feed("bob", "").Scopes; !slices.Equal(got, []string{"b", "shared"}) {
+		t.Fatalf("bob's feed lists scopes %v", got)
+	}
+
+	// A grant brings the scope's records, none of them edited.
+	f.g.set("bob", "a", "b", "shared")
+	sync1(t, bob)
+	want(t, "bob", bob, "a-more", "a1", "b1", "s1")
+
+	// A revocation takes them away; a queued write to one of them is a dead letter that
+	// says why.
+	put(t, bob, "a1", "a", "bob edits, then loses team a")
+	f.g.set("bob", "b", "shared")
+	if _, err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "bob", bob, "b1", "s1")
+	dead, err := bob.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].ID != "a1" || dead[0].Status != http.StatusForbidden || !strings.Contains(dead[0].Body, wire.CodeOutOfScope) {
+		t.Fatalf("dead letters %+v, want bob's write of a1 refused as out_of_scope", dead)
+	}
+
+	// A record moved between scopes leaves the old scope's devices and reaches the new
+	// one's.
+	put(t, alice, "s1", "a", "now alice's alone")
+	sync1(t, alice)
+	sync1(t, bob)
+	want(t, "bob", bob, "b1")
+	want(t, "alice", alice, "a-more", "a1", "s1")
+	put(t, alice, "s1", "shared", "shared again")
+	sync1(t, alice)
+	sync1(t, bob)
+	want(t, "bob", bob, "b1", "s1")
+}
+
+func TestSyncOnlySubset(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.g.set("alice", "a", "b")
+	f.g.set("admin", "a", "b", "c")
+	admin, alice := f.client("admin"), f.client("alice")
+	put(t, admin, "a1", "a", "")
+	put(t, admin, "b1", "b", "")
+	put(t, admin, "c1", "c", "")
+	sync1(t, admin)
+
+	// Alice chooses team a, and c, which she may not see: the server intersects.
+	if err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}.Where(scoped.TaskFields.Team.In("a", "c"))); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, alice)
+	want(t, "alice", alice, "a1")
+	// Adding b brings its records; dropping a takes a's away.
+	if err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}.Where(scoped.TaskFields.Team.Eq("b"))); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, alice)
+	want(t, "alice", alice, "b1")
+	if err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, alice)
+	want(t, "alice", alice, "a1", "b1")
+
+	err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}.Where(scoped.TaskFields.Title.Eq("x")))
+	if err == nil || !strings.Contains(err.Error(), "only by the scope field (team)") {
+		t.Fatalf("a subset on another field: %v", err)
+	}
+}
+
+func TestScopesHookOncePerRequest(t *testing.T) {
+	f := newFixture(t)
+	f.g.set("alice", "a")
+	alice := f.client("alice")
+	for i := range 50 {
+		put(t, alice, "t"+string(rune('A'+i%26))+string(rune('a'+i/26)), "a", "")
+	}
+	sync1(t, alice)
+	f.g.mu.Lock()
+	f.g.calls = 0
+	f.g.mu.Unlock()
+	f.feed("alice", "")
+	if f.g.calls != 1 {
+		t.Fatalf("the scopes hook ran %d times for one feed request of 50 records, want 1", f.g.calls)
+	}
+}
