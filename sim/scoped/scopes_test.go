@@ -1,9 +1,11 @@
 package scoped_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
@@ -261,4 +264,134 @@ func TestScopesHookOncePerRequest(t *testing.T) {
 	if f.g.calls != 1 {
 		t.Fatalf("the scopes hook ran %d times for one feed request of 50 records, want 1", f.g.calls)
 	}
+}
+
+// One user's 10 records among 20,000 of others (the case of issue 17, where the
+// per-record hook took 42 requests and 20,010 hook calls): the first sync is one feed
+// request and one call of the scopes hook, and brings exactly the 10.
+func TestScopedSyncCostsTheUsersRecords(t *testing.T) {
+	ctx := context.Background()
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var calls, requests int
+	var mu sync.Mutex
+	s, err := scoped.NewServer(db,
+		server.WithAuthentication(func(r *http.Request) (string, error) { return "u0", nil }),
+		server.WithScopes(func(ctx context.Context, user, model string) ([]string, error) {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			return []string{"mine"}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tx := db.Writer().MustBegin()
+	for i := range 20_000 {
+		team := fmt.Sprintf("other-%d", i/10)
+		_, err := tx.Exec(`INSERT INTO syncgen_server_records (model, id, version, seq, updated_at, deleted, deleted_at, data, scope)
+			VALUES ('tasks', ?, 1, ?, '', 0, '', ?, ?)`, fmt.Sprint("o", i), i+1, fmt.Sprintf(`{"id":"o%d","team":%q,"title":"","updatedAt":"2026-11-01T00:00:00Z"}`, i, team), team)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec(`UPDATE syncgen_server_counters SET value = 20000 WHERE name = 'seq'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		s.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	open := func(name string) *scoped.Repository {
+		cdb, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), name+".db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cdb.Close() })
+		r, err := scoped.NewRepository(cdb, remote.NewProtocol(srv.URL))
+		if err == nil {
+			err = r.Migrate(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	writer, reader := open("writer"), open("reader")
+	for i := range 10 {
+		put(t, writer, fmt.Sprint("m", i), "mine", "")
+	}
+	sync1(t, writer)
+	mu.Lock()
+	calls, requests = 0, 0
+	mu.Unlock()
+	sync1(t, reader)
+	if n, _ := reader.Tasks.Count(ctx, scoped.TaskQuery{}); n != 10 || calls != 1 || requests != 1 {
+		t.Fatalf("the reader's first sync: %d records, %d hook calls, %d requests; want 10, 1, 1", n, calls, requests)
+	}
+}
+
+// A user's event stream hears of changes in their scopes, and of records leaving them,
+// never of others' writes.
+func TestScopedEvents(t *testing.T) {
+	f := newFixture(t)
+	f.g.set("alice", "a", "shared")
+	f.g.set("bob", "b", "shared")
+	alice := f.client("alice")
+	put(t, alice, "s1", "shared", "")
+	sync1(t, alice)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/_events", nil)
+	req.Header.Set("X-User", "bob")
+	req.Header.Set(wire.HeaderProtocol, "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- line
+			}
+		}
+		close(events)
+	}()
+	expect := func(what string, want bool) {
+		t.Helper()
+		select {
+		case e := <-events:
+			if !want {
+				t.Fatalf("%s: bob heard %s", what, e)
+			}
+		case <-time.After(500 * time.Millisecond):
+			if want {
+				t.Fatalf("%s: bob heard nothing", what)
+			}
+		}
+	}
+	put(t, alice, "a1", "a", "private")
+	sync1(t, alice)
+	expect("alice's private write", false)
+	put(t, alice, "s1", "shared", "edited")
+	sync1(t, alice)
+	expect("alice's shared write", true)
+	put(t, alice, "s1", "a", "moved to a")
+	sync1(t, alice)
+	expect("a shared record moving out of bob's scopes", true)
 }
