@@ -395,3 +395,63 @@ func TestScopedEvents(t *testing.T) {
 	sync1(t, alice)
 	expect("a shared record moving out of bob's scopes", true)
 }
+
+// Leaves at or below the horizon go with the purge of tombstones: no cursor needs them.
+func TestScopeLeavesPurged(t *testing.T) {
+	ctx := context.Background()
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	s, err := scoped.NewServer(db,
+		server.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }),
+		server.WithTombstoneRetention(time.Hour),
+		server.WithScopes(func(ctx context.Context, user, model string) ([]string, error) { return []string{"a", "b"}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	cdb, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cdb.Close()
+	c, err := scoped.NewRepository(cdb, remote.NewProtocol(srv.URL))
+	if err == nil {
+		err = c.Migrate(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	put(t, c, "x", "a", "")
+	put(t, c, "gone", "a", "")
+	sync1(t, c)
+	put(t, c, "x", "b", "moved") // a leave of scope a
+	sync1(t, c)
+	if err := c.Tasks.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, c)
+	leaves := func() (n int) {
+		if err := db.Reader().Get(&n, `SELECT COUNT(*) FROM syncgen_server_leaves`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := leaves(); n != 1 {
+		t.Fatalf("%d leaves after a move, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	sync1(t, c) // the feed purges
+	if n := leaves(); n != 0 {
+		t.Fatalf("%d leaves after the purge past them, want 0", n)
+	}
+}
