@@ -112,8 +112,8 @@ func subsetOf(s *Schema, q Query) ([]string, error) {
 	if values == nil && len(q.Conditions()) > 0 {
 		values = []string{}
 	}
-	if values != nil {
-		values = slices.Compact(slices.Sorted(slices.Values(values)))
+	if values != nil { // sorted, and still empty rather than nil when nothing is chosen
+		values = append([]string{}, slices.Compact(slices.Sorted(slices.Values(values)))...)
 	}
 	return values, nil
 }
@@ -171,8 +171,8 @@ func (sc *scopePull) changes(ctx context.Context, feed ChangeFeed, cursor string
 		if !ok {
 			return nil, fmt.Errorf("pull %s: the remote cannot narrow its feed by scope (SyncScopes needs the syncgen protocol)", sc.m.schema().Model)
 		}
-		if len(only) == 0 {
-			return &Changes{Scopes: []string{}}, nil // nothing chosen: nothing to read
+		if len(only) == 0 { // nothing chosen: nothing to read, and the cursor stays
+			return &Changes{Cursor: cursor, Scopes: []string{}}, nil
 		}
 		return sf.ChangesIn(ctx, sc.m.endpoint(), cursor, only)
 	}
@@ -308,7 +308,10 @@ func (r *Repo) catchUp(ctx context.Context, sc *scopePull, feed ChangeFeed, rep 
 		if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
 			return err
 		}
-		recs, left := feedRecords(page)
+		// "Left" here means left the gained values, not all the client syncs: a record
+		// that moved from one to another it syncs must stay. The main feed reports
+		// records that leave everything it syncs.
+		recs, _ := feedRecords(page)
 		d, err := sc.m.decodePage(recs)
 		if err != nil {
 			return err
@@ -316,12 +319,6 @@ func (r *Repo) catchUp(ctx context.Context, sc *scopePull, feed ChangeFeed, rep 
 		last := !page.HasMore
 		err = sc.m.applyPage(ctx, d, rep, func(tx *Tx, _ pageInfo) (int, error) {
 			n := 0
-			for _, id := range left {
-				if err := sc.m.leave(ctx, tx, id, &OutOfScopeError{Model: sc.m.schema().Model, ID: id}); err != nil {
-					return n, err
-				}
-				n++
-			}
 			if !last {
 				return n, nil
 			}
@@ -376,6 +373,28 @@ func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error
 			}
 		}
 		return nil
+	})
+}
+
+// chosen leaves out of a listing (a hydrate) the records outside the app's subset
+// (SyncOnly), which a listing does not narrow by.
+func (sc *scopePull) chosen(recs []remoteRecord) []remoteRecord {
+	if sc.subset == nil {
+		return recs
+	}
+	var key string
+	for _, c := range sc.m.schema().Columns {
+		if c.Scope {
+			key = c.JSON
+		}
+	}
+	return slices.DeleteFunc(recs, func(r remoteRecord) bool {
+		var fields map[string]json.RawMessage
+		var v string
+		if json.Unmarshal(r.raw, &fields) == nil && json.Unmarshal(fields[key], &v) == nil {
+			return !slices.Contains(sc.subset, v)
+		}
+		return false // not an object: the decode reports it
 	})
 }
 

@@ -754,6 +754,10 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		}
 	}
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
+	sc, err := r.loadScopes(ctx, m, false)
+	if err != nil {
+		return err
+	}
 	var newest time.Time
 	seen := map[string]bool{}
 	given := map[string]bool{"": true} // the page tokens of this listing so far
@@ -774,6 +778,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 				recs[i].version = page.Versions[i]
 			}
 		}
+		recs = sc.chosen(recs) // a listing is not narrowed by the app's subset: scopes.go
 		d, err := m.decodePage(recs)
 		return d, page.Next, err
 	})

@@ -217,7 +217,11 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	}
 	if filtered {
 		if asked, ok := r.URL.Query()[wire.QueryScope]; ok { // narrowed by the client
-			values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !slices.Contains(asked, v) })
+			set := make(map[string]bool, len(asked)) // a map: the client may send many
+			for _, v := range asked {
+				set[v] = true
+			}
+			values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !set[v] })
 		}
 	} else if s.opts.scopes != nil && len(r.URL.Query()[wire.QueryScope]) > 0 {
 		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, m.schema.Model+" has no scope field: its feed cannot be narrowed by scope")

@@ -168,12 +168,13 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 	var log []string
 	step := func(format string, args ...any) { log = append(log, fmt.Sprintf(format, args...)) }
 	fail := func(err error) error {
-		tail := log[max(0, len(log)-15):]
+		tail := log[max(0, len(log)-30):]
 		return fmt.Errorf("%w\nlast steps:\n  %s", err, joinLines(tail))
 	}
 	next := 0
 	for n := range cfg.Steps {
-		d := devices[rng.IntN(len(devices))]
+		di := rng.IntN(len(devices))
+		d := devices[di]
 		switch k := rng.IntN(20); {
 		case k < 8: // write: a new task, an edit, or a move, in a team the user has now
 			mine := w.granted(d.user)
@@ -195,7 +196,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				next++
 			}
 			t.Title = fmt.Sprintf("step %d", n)
-			step("%d: %s writes %s in %s", n, d.user, t.ID, t.Team)
+			step("%d: %s (device %d) writes %s in %s", n, d.user, di, t.ID, t.Team)
 			if err := d.repo.Tasks.Upsert(ctx, &t); err != nil {
 				return fail(err)
 			}
@@ -205,7 +206,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				continue
 			}
 			t := local[rng.IntN(len(local))]
-			step("%d: %s deletes %s", n, d.user, t.ID)
+			step("%d: %s (device %d) deletes %s", n, d.user, di, t.ID)
 			if err := d.repo.Tasks.Delete(ctx, t.ID); err != nil {
 				return fail(err)
 			}
@@ -232,12 +233,12 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				d.subset = []string{teams[rng.IntN(len(teams))], teams[rng.IntN(len(teams))]}
 				q = q.Where(scoped.TaskFields.Team.In(d.subset...))
 			}
-			step("%d: a device of %s syncs only %v", n, d.user, d.subset)
+			step("%d: device %d of %s syncs only %v", n, di, d.user, d.subset)
 			if err := d.repo.Tasks.SyncOnly(ctx, q); err != nil {
 				return fail(err)
 			}
 		default:
-			step("%d: a device of %s syncs", n, d.user)
+			step("%d: device %d of %s syncs", n, di, d.user)
 			if _, err := d.repo.Sync(ctx); err != nil {
 				return fail(fmt.Errorf("step %d: sync: %w", n, err))
 			}
@@ -277,7 +278,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				want[t.ID] = t
 			}
 		}
-		local, err := d.repo.Tasks.Find(ctx, scoped.TaskQuery{})
+		local, err := d.repo.Tasks.Find(ctx, scoped.TaskQuery{}, runtime.LocalOnly) // what the device holds: no hydrate
 		if err != nil {
 			return err
 		}

@@ -112,7 +112,7 @@ func sync1(t *testing.T, r *scoped.Repository) {
 // ids lists the live tasks a client holds.
 func ids(t *testing.T, r *scoped.Repository) []string {
 	t.Helper()
-	all, err := r.Tasks.Find(context.Background(), scoped.TaskQuery{})
+	all, err := r.Tasks.Find(context.Background(), scoped.TaskQuery{}, runtime.LocalOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +237,17 @@ func TestSyncOnlySubset(t *testing.T) {
 	}
 	sync1(t, alice)
 	want(t, "alice", alice, "b1")
+	// A hydrate lists everything the user may see; the subset still holds.
+	if _, err := alice.Tasks.Hydrate(ctx, scoped.TaskQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "alice", alice, "b1")
+	// Nothing chosen: nothing held.
+	if err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}.Where(scoped.TaskFields.Team.In())); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, alice)
+	want(t, "alice", alice)
 	if err := alice.Tasks.SyncOnly(ctx, scoped.TaskQuery{}); err != nil {
 		t.Fatal(err)
 	}
