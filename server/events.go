@@ -31,6 +31,7 @@ const maxPending = 1024
 // listener is one events stream's mailbox.
 type listener struct {
 	wake chan struct{} // cap 1: something is pending
+	user string        // the stream's user, for ScopesChanged
 
 	mu       sync.Mutex
 	pending  []change
@@ -76,7 +77,7 @@ const eventWriteTimeout = 30 * time.Second
 // changes to records in their scope, and the seq of those.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	l := &listener{wake: make(chan struct{}, 1)}
+	l := &listener{wake: make(chan struct{}, 1), user: User(r.Context())}
 	s.mu.Lock()
 	switch {
 	case s.closed:

@@ -16,9 +16,30 @@ import (
 // and filters in SQL: lists, gets, the change feed and events hold only the records whose
 // scope field has one of the values; a write must keep the record within them (else 403
 // out_of_scope). Models without a scope field are not filtered. An error is answered with
-// 500 and logged.
+// 500 and logged. After changing a user's grants, call ScopesChanged.
 func WithScopes(f func(ctx context.Context, user, model string) ([]string, error)) Option {
 	return func(o *options) { o.scopes = f }
+}
+
+// ScopesChanged tells the open event streams of user that the scopes they may see
+// changed (a grant or a revocation): each names every model at once, so that a client's
+// Run pulls now rather than at its next poll, and its pull finds the new scope values.
+// It reveals nothing: any stream may be told so.
+func (s *Server) ScopesChanged(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.listeners {
+		if l.user != user {
+			continue
+		}
+		l.mu.Lock()
+		l.pending, l.overflow = nil, true
+		l.mu.Unlock()
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // scopeKey is the JSON key of a schema's scope field, "" when it has none.

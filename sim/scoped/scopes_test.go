@@ -47,6 +47,7 @@ func (g *grants) hook(ctx context.Context, user, model string) ([]string, error)
 type fixture struct {
 	t   *testing.T
 	srv *httptest.Server
+	s   *scoped.Server
 	g   *grants
 }
 
@@ -71,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { srv.Close(); s.Close() })
-	return &fixture{t: t, srv: srv, g: g}
+	return &fixture{t: t, srv: srv, s: s, g: g}
 }
 
 func (f *fixture) client(user string) *scoped.Repository {
@@ -405,6 +406,12 @@ func TestScopedEvents(t *testing.T) {
 	put(t, alice, "s1", "a", "moved to a")
 	sync1(t, alice)
 	expect("a shared record moving out of bob's scopes", true)
+	// A grant changes no record: the app says so, and bob's stream tells him to pull.
+	f.g.set("bob", "a", "b", "shared")
+	f.s.ScopesChanged("alice")
+	expect("a change of alice's scopes", false)
+	f.s.ScopesChanged("bob")
+	expect("a change of bob's scopes", true)
 }
 
 // Leaves at or below the horizon go with the purge of tombstones: no cursor needs them.
