@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgen/syncgen/internal/testmod"
 	"github.com/syncgen/syncgen/remote"
 	"github.com/syncgen/syncgen/runtime"
 	"github.com/syncgen/syncgen/server"
@@ -57,6 +58,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newFixtureOn(t, db)
+}
+
+func newFixtureOn(t *testing.T, db *runtime.DB) *fixture {
+	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	g := &grants{teams: map[string][]string{}}
 	s, err := scoped.NewServer(db,
@@ -151,9 +157,19 @@ func (f *fixture) feed(user, cursor string) wire.Changes {
 	return c
 }
 
-func TestScopesFilterGrantRevokeMove(t *testing.T) {
+func TestScopesFilterGrantRevokeMove(t *testing.T) { scopesStory(t, newFixture(t)) }
+
+// The same on PostgreSQL: the feed's union of records and leaves, and the scope column.
+func TestScopesFilterGrantRevokeMovePostgres(t *testing.T) {
+	db, err := server.OpenPostgres(testmod.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopesStory(t, newFixtureOn(t, db))
+}
+
+func scopesStory(t *testing.T, f *fixture) {
 	ctx := context.Background()
-	f := newFixture(t)
 	f.g.set("alice", "a", "shared")
 	f.g.set("bob", "b", "shared")
 	alice, bob := f.client("alice"), f.client("bob")
