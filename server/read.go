@@ -243,6 +243,14 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		s.fail(w, r, "feed", err)
 		return
 	}
+	if filtered && !fromStart {
+		// A reader of some scopes needs only their tombstones: other scopes' purges must
+		// not send them a 410 (scopes.go).
+		if horizon, err = s.scopeHorizon(ctx, tx, m, values); err != nil {
+			s.fail(w, r, "feed", err)
+			return
+		}
+	}
 	if !fromStart && (after < horizon || after > newest) {
 		writeError(w, http.StatusGone, wire.CodeCursorExpired, "the changes after this cursor are not all kept: resync from the start")
 		return
@@ -329,7 +337,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 
 // scopedFeed is the change feed's query for a reader who sees the scope values values:
 // the records in them changed after the cursor, and, as entries that say "left", the
-// records that moved out of them since and are now in none of them. Both halves read the
+// records that moved out of them since and are now in none of them (or purged since). Both halves read the
 // (model, scope, seq) indexes, so the feed costs what these scopes' changes cost.
 func scopedFeed(m *Model, after int64, limit int, values []string) (string, []any) {
 	if len(values) == 0 {
@@ -341,8 +349,8 @@ func scopedFeed(m *Model, after int64, limit int, values []string) (string, []an
 		WHERE model = ? AND scope IN ` + in + ` AND seq > ?
 	UNION ALL
 	SELECT l.id, 0, l.seq, '', 0, '', '', l.scope, 1 FROM syncgen_server_leaves l
-		JOIN syncgen_server_records r ON r.model = l.model AND r.id = l.id
-		WHERE l.model = ? AND l.scope IN ` + in + ` AND l.seq > ? AND r.scope NOT IN ` + in + `
+		LEFT JOIN syncgen_server_records r ON r.model = l.model AND r.id = l.id
+		WHERE l.model = ? AND l.scope IN ` + in + ` AND l.seq > ? AND (r.scope IS NULL OR r.scope NOT IN ` + in + `)
 	ORDER BY seq LIMIT ?`
 	args := append([]any{m.schema.Table}, v...)
 	args = append(args, after, m.schema.Table)

@@ -7,8 +7,8 @@ import (
 )
 
 // purge removes tombstones and idempotency keys past their retention, at most once a
-// minute, moves each model's horizon past the purged tombstones, and removes the scope
-// leaves (scopes.go) below it.
+// minute, and moves each model's horizon past the purged tombstones, and each scope's
+// (scopes.go).
 func (s *Server) purge(ctx context.Context) error {
 	now := s.opts.now()
 	s.mu.Lock()
@@ -28,6 +28,11 @@ func (s *Server) purge(ctx context.Context) error {
 	cutoff := formatTime(now.Add(-s.opts.tombstones))
 	for _, m := range s.models {
 		var top sql.NullInt64
+		if m.scopeKey != "" { // before the tombstones go: their scopes' horizons
+			if err := s.purgeScopes(ctx, tx, m, cutoff); err != nil {
+				return err
+			}
+		}
 		if err := tx.QueryRowxContext(ctx, s.q(`SELECT MAX(seq) FROM syncgen_server_records
 			WHERE model = ? AND deleted = 1 AND deleted_at < ?`), m.schema.Table, cutoff).Scan(&top); err != nil {
 			return err
@@ -37,12 +42,6 @@ func (s *Server) purge(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM syncgen_server_records WHERE model = ? AND deleted = 1 AND deleted_at < ?`),
 			m.schema.Table, cutoff); err != nil {
-			return err
-		}
-		// Leaves at or below the horizon serve no cursor (older ones get 410), and those of
-		// the purged records are among them.
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM syncgen_server_leaves WHERE model = ? AND seq <= ?`),
-			m.schema.Table, top.Int64); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_counters (name, value) VALUES (?, ?)

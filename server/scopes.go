@@ -136,6 +136,50 @@ func (s *Server) moved(ctx context.Context, tx *sqlx.Tx, m *Model, id, from, to 
 	return nil
 }
 
+// purgeScopes runs in the purge's transaction before a scoped model's tombstones go:
+// each scope's horizon moves past its own purged tombstones, and the scope's leaves at or
+// below it go, since no cursor of its readers needs them.
+func (s *Server) purgeScopes(ctx context.Context, tx *sqlx.Tx, m *Model, cutoff string) error {
+	var tops []struct {
+		Scope string `db:"scope"`
+		Top   int64  `db:"top"`
+	}
+	if err := tx.SelectContext(ctx, &tops, s.q(`SELECT scope, MAX(seq) AS top FROM syncgen_server_records
+		WHERE model = ? AND deleted = 1 AND deleted_at < ? GROUP BY scope`), m.schema.Table, cutoff); err != nil {
+		return err
+	}
+	for _, t := range tops {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_counters (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > syncgen_server_counters.value`),
+			scopeHorizonName(m, t.Scope), t.Top); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM syncgen_server_leaves WHERE model = ? AND scope = ? AND seq <= ?`),
+			m.schema.Table, t.Scope, t.Top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scopeHorizonName names a scope's horizon among the counters.
+func scopeHorizonName(m *Model, scope string) string {
+	return "horizon:" + m.schema.Table + ":scope:" + scope
+}
+
+// scopeHorizon is the largest seq of a purged tombstone in any of values, or of one
+// purged before the model had scopes (they are not told apart): a reader of these
+// scopes with a cursor below it missed a delete.
+func (s *Server) scopeHorizon(ctx context.Context, tx *sqlx.Tx, m *Model, values []string) (int64, error) {
+	names := []any{"horizon-before-scopes:" + m.schema.Table}
+	for _, v := range values {
+		names = append(names, scopeHorizonName(m, v))
+	}
+	var h int64
+	err := tx.QueryRowxContext(ctx, s.q(`SELECT COALESCE(MAX(value), 0) FROM syncgen_server_counters WHERE name IN `+placeholders(len(names))), names...).Scan(&h)
+	return h, err
+}
+
 // backfillScopes fills the scope column of records stored before their model had a scope
 // field (or before this server version), once per model and scope key: a counter row
 // says it is done.
@@ -174,6 +218,14 @@ func (s *Server) backfillScopes(ctx context.Context) error {
 			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_counters (name, value) VALUES (?, 1)`), done); err != nil {
+			tx.Rollback()
+			return err
+		}
+		// Tombstones purged so far count for every scope.
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_counters (name, value)
+			SELECT ?, COALESCE(MAX(value), 0) FROM syncgen_server_counters WHERE name = ?
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+			"horizon-before-scopes:"+m.schema.Table, "horizon:"+m.schema.Table); err != nil {
 			tx.Rollback()
 			return err
 		}

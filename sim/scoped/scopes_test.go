@@ -489,3 +489,61 @@ func TestScopeLeavesPurged(t *testing.T) {
 		t.Fatalf("%d leaves after the purge past them, want 0", n)
 	}
 }
+
+// A purge of one scope's tombstones expires only the cursors of its readers: a reader of
+// other scopes goes on from their cursor without a resync.
+func TestScopeHorizons(t *testing.T) {
+	ctx := context.Background()
+	db, err := runtime.OpenSQLite(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	g := &grants{teams: map[string][]string{"alice": {"a"}, "bob": {"b"}}}
+	s, err := scoped.NewServer(db,
+		server.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }),
+		server.WithTombstoneRetention(time.Hour),
+		server.WithAuthentication(func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }),
+		server.WithScopes(g.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	f := &fixture{t: t, srv: srv, s: s, g: g}
+	alice, bob := f.client("alice"), f.client("bob")
+	put(t, alice, "a1", "a", "")
+	put(t, bob, "b1", "b", "")
+	put(t, bob, "b2", "b", "")
+	sync1(t, alice)
+	sync1(t, bob)
+	aliceCursor, bobCursor := *f.feed("alice", "").Cursor, *f.feed("bob", "").Cursor
+	if err := bob.Tasks.Delete(ctx, "b2"); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, bob)
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	status := func(user, cursor string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/tasks/_changes?cursor="+cursor, nil)
+		req.Header.Set("X-User", user)
+		req.Header.Set(wire.HeaderProtocol, "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	status("bob", "") // purges b2's tombstone
+	if got := status("alice", aliceCursor); got != http.StatusOK {
+		t.Fatalf("alice's cursor after a purge of team b's tombstones: %d, want 200", got)
+	}
+	if got := status("bob", bobCursor); got != http.StatusGone {
+		t.Fatalf("bob's cursor from before b2's delete, after its purge: %d, want 410", got)
+	}
+}
