@@ -298,6 +298,10 @@ func decodeChanges(r io.Reader, maxRecords int) (wire.Changes, error) {
 			if err := d.Decode(&page.HasMore); err != nil {
 				return page, err
 			}
+		case "scopes":
+			if err := d.Decode(&page.Scopes); err != nil {
+				return page, fmt.Errorf(`"scopes": %w`, err)
+			}
 		default:
 			var skip json.RawMessage
 			if err := d.Decode(&skip); err != nil {

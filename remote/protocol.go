@@ -36,6 +36,7 @@ var (
 	_ runtime.Remote          = (*Protocol)(nil)
 	_ runtime.VersionedRemote = (*Protocol)(nil)
 	_ runtime.ChangeFeed      = (*Protocol)(nil)
+	_ runtime.ScopedFeed      = (*Protocol)(nil)
 	_ runtime.Batcher         = (*Protocol)(nil)
 	_ runtime.Notifier        = (*Protocol)(nil)
 )
@@ -203,6 +204,12 @@ func (p *Protocol) entry(ctx context.Context, e *runtime.Endpoint, method string
 
 // Changes reads one page of a model's change feed.
 func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor string) (*runtime.Changes, error) {
+	return p.ChangesIn(ctx, e, cursor, nil)
+}
+
+// ChangesIn reads one page of a model's change feed narrowed to the records of some
+// scope values (nil: all the reader may see).
+func (p *Protocol) ChangesIn(ctx context.Context, e *runtime.Endpoint, cursor string, scopes []string) (*runtime.Changes, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -213,6 +220,9 @@ func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor stri
 	q := u.Query()
 	if cursor != "" {
 		q.Set("cursor", cursor)
+	}
+	for _, s := range scopes {
+		q.Add(wire.QueryScope, s)
 	}
 	u.RawQuery = q.Encode()
 	var page wire.Changes
@@ -236,11 +246,15 @@ func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor stri
 	if err != nil {
 		return nil, err
 	}
-	out := &runtime.Changes{Cursor: *page.Cursor, HasMore: page.HasMore}
+	out := &runtime.Changes{Cursor: *page.Cursor, HasMore: page.HasMore, Scopes: page.Scopes}
 	for _, c := range page.Changes {
 		// A change without an id goes on too: the pull skips it with an error event and
 		// keeps the rest of the page.
-		out.Changes = append(out.Changes, runtime.Change{ID: c.ID, Stored: stored(c)})
+		ch := runtime.Change{ID: c.ID, Stored: stored(c), Left: c.Left}
+		if c.Left {
+			ch.Stored = runtime.Stored{Version: c.Version}
+		}
+		out.Changes = append(out.Changes, ch)
 	}
 	return out, nil
 }

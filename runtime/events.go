@@ -26,11 +26,15 @@ const (
 	// the remote sent that cannot be stored (no id, not the model's JSON); Err says
 	// which, and the pull goes on with the rest.
 	EventError
+	// EventLeft: a record left the user's scopes (docs/SCOPES.md) and was removed from
+	// the device; its queued writes, if any, are dead letters.
+	EventLeft
 )
 
 var eventNames = map[EventKind]string{
 	EventPushed: "pushed", EventPulled: "pulled", EventConflict: "conflict",
 	EventOverruled: "overruled", EventDeadLettered: "dead-lettered", EventError: "error",
+	EventLeft: "left",
 }
 
 func (k EventKind) String() string {

@@ -116,12 +116,24 @@ type Changes struct {
 	Changes []Change
 	Cursor  string
 	HasMore bool
+	// Scopes are the scope values the reader may see now, for a model with a scope field
+	// on a server that filters by scope (non-nil, perhaps empty); nil otherwise.
+	Scopes []string
 }
 
 // Change is one record's latest change.
 type Change struct {
 	ID string
 	Stored
+	// Left says the record moved out of the reader's scopes: the local copy goes.
+	Left bool
+}
+
+// ScopedFeed is implemented by change feeds that can be narrowed to some scope values;
+// a client reads a newly granted scope's records through it (scopes.go).
+type ScopedFeed interface {
+	// ChangesIn is Changes narrowed to the records of the given scope values.
+	ChangesIn(ctx context.Context, e *Endpoint, cursor string, scopes []string) (*Changes, error)
 }
 
 // ErrCursorExpired is returned by a change feed whose server no longer keeps the deletes

@@ -42,6 +42,9 @@ type Column struct {
 	// JSONWas lists the key's earlier names on the wire, oldest first (a declared rename):
 	// records and queued writes of an older app version are read through them (fields.go).
 	JSONWas []string
+	// Scope marks the column whose value decides who may see a record (sync:"scope"): the
+	// generated server filters by it, and a client drops the records of a scope it lost.
+	Scope bool
 }
 
 // The onDelete rules of a ref column (sync:"ref=Author,onDelete=cascade").

@@ -49,6 +49,8 @@ type syncModel interface {
 	// sweep removes local records matching q that the remote no longer has: not seen in a
 	// full listing that started at start, with a base and no queued writes.
 	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
+	// leave removes a record that left the user's scopes (scopes.go).
+	leave(ctx context.Context, tx *Tx, id string, cause error) error
 	// revert puts the record back to base (nil: removes it).
 	revert(ctx context.Context, tx *Tx, id string, base []byte) error
 	// fetch reads the record from the remote and reconciles it; when the remote does not

@@ -754,6 +754,10 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		}
 	}
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
+	sc, err := r.loadScopes(ctx, m, false)
+	if err != nil {
+		return err
+	}
 	var newest time.Time
 	seen := map[string]bool{}
 	given := map[string]bool{"": true} // the page tokens of this listing so far
@@ -774,6 +778,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 				recs[i].version = page.Versions[i]
 			}
 		}
+		recs = sc.chosen(recs) // a listing is not narrowed by the app's subset: scopes.go
 		d, err := m.decodePage(recs)
 		return d, page.Next, err
 	})
@@ -880,6 +885,10 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		seen   map[string]bool
 		start  string
 	)
+	sc, err := r.loadScopes(ctx, m, cursor == "")
+	if err != nil {
+		return err
+	}
 	if cursor == "" {
 		// A first read of the feed by a client that already holds synced records (it
 		// pushed before it ever pulled): the server may have deleted some of them and
@@ -896,21 +905,20 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 	type feedPage struct {
 		decodedPage
 		cursor string
+		scopes []string // scopes.go
+		left   []string
 	}
 	read := func(cursor string) (func() (feedPage, bool, error), func()) {
 		given := map[string]bool{cursor: true} // the cursors of this listing so far
 		return readAhead(ctx, cursor, func(ctx context.Context, cursor string) (feedPage, string, error) {
-			page, err := feed.Changes(ctx, m.endpoint(), cursor)
+			page, err := sc.changes(ctx, feed, cursor, nil)
 			if err != nil {
 				return feedPage{}, "", err
 			}
 			if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
 				return feedPage{}, "", fmt.Errorf("pull %s: %w", m.schema().Model, err)
 			}
-			recs := make([]remoteRecord, len(page.Changes))
-			for i, c := range page.Changes {
-				recs[i] = remoteRecord{id: c.ID, raw: c.Record, version: c.Version}
-			}
+			recs, left := feedRecords(page)
 			if page.HasMore && page.Cursor == "" {
 				return feedPage{}, "", fmt.Errorf("%w: more changes after an empty cursor", ErrMalformedResponse)
 			}
@@ -919,7 +927,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 			if page.HasMore {
 				next = page.Cursor
 			}
-			return feedPage{d, page.Cursor}, next, err
+			return feedPage{d, page.Cursor, page.Scopes, left}, next, err
 		})
 	}
 	next, stop := read(cursor)
@@ -929,6 +937,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		if errors.Is(err, ErrCursorExpired) && !resync {
 			r.log.Info("syncgen: the server no longer has the changes after our cursor; resyncing", "model", m.schema().Model)
 			resync, seen, start = true, map[string]bool{}, formatWall(r.clock.stamp())
+			sc.restart()
 			stop()
 			next, stop = read("")
 			continue
@@ -942,20 +951,34 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 					seen[id] = true
 				}
 			}
+			gone, err := sc.apply(ctx, tx, r, page.scopes, page.left)
+			if err != nil {
+				return gone, err
+			}
 			if resync && !last {
-				return 0, nil
+				return gone, nil
 			}
 			if _, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_cursors (model, cursor) VALUES (?, ?)
 				ON CONFLICT (model) DO UPDATE SET cursor = excluded.cursor`, table, page.cursor); err != nil {
 				return 0, fmt.Errorf("move cursor: %w", err)
 			}
-			if resync {
-				return m.sweep(ctx, tx, Query{}, seen, start)
+			if err := sc.save(ctx, tx); err != nil {
+				return 0, err
 			}
-			return 0, nil
+			if resync {
+				n, err := m.sweep(ctx, tx, Query{}, seen, start)
+				return gone + n, err
+			}
+			return gone, nil
 		})
-		if err != nil || last {
+		if err != nil {
 			return err
+		}
+		if last {
+			if err := r.catchUp(ctx, sc, feed, rep); err != nil {
+				return err
+			}
+			return r.strays(ctx, sc, rep)
 		}
 	}
 }

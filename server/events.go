@@ -19,6 +19,8 @@ type change struct {
 	model *Model
 	seq   int64
 	data  string // the stored record (a tombstone's last record)
+	scope string // its scope value (scopes.go)
+	left  string // the scope value it moved out of, "" when it did not move
 }
 
 // maxPending is how many changes a stream may fall behind before it loses them; it then
@@ -29,6 +31,7 @@ const maxPending = 1024
 // listener is one events stream's mailbox.
 type listener struct {
 	wake chan struct{} // cap 1: something is pending
+	user string        // the stream's user, for ScopesChanged
 
 	mu       sync.Mutex
 	pending  []change
@@ -74,7 +77,7 @@ const eventWriteTimeout = 30 * time.Second
 // changes to records in their scope, and the seq of those.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	l := &listener{wake: make(chan struct{}, 1)}
+	l := &listener{wake: make(chan struct{}, 1), user: User(r.Context())}
 	s.mu.Lock()
 	switch {
 	case s.closed:
@@ -160,8 +163,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			}
 			changed := map[*Model]bool{}
 			top := int64(0)
+			// The user's scopes are asked afresh for each event: a stream lasts long, and
+			// grants and revocations happen meanwhile.
+			ctx := withScopeCache(r.Context())
 			for _, c := range pending {
-				if s.visible(r.Context(), c.model, c.data) {
+				seen, err := s.inScope(ctx, c.model, c.scope)
+				if err == nil && !seen && c.left != "" {
+					seen, err = s.inScope(ctx, c.model, c.left) // it left the user's scope
+				}
+				if err != nil {
+					s.opts.log.ErrorContext(ctx, "syncgen server: events", "err", err)
+					continue
+				}
+				if seen && s.visible(r.Context(), c.model, c.data) {
 					changed[c.model] = true
 					top = max(top, c.seq)
 				}

@@ -10,7 +10,7 @@ import (
 	"github.com/syncgen/syncgen/wire"
 )
 
-const rowColumns = "id, version, seq, updated_at, deleted, deleted_at, data"
+const rowColumns = "id, version, seq, updated_at, deleted, deleted_at, data, scope"
 
 func (s *Server) q(query string) string { return s.db.Writer().Rebind(query) }
 

@@ -26,6 +26,8 @@ type Model struct {
 	restamp func(data []byte, at time.Time) ([]byte, error)
 	// shape is the model's JSON keys, for merging field changes (merge.go).
 	shape shape
+	// scopeKey is the JSON key of the model's sync:"scope" field, "" when it has none.
+	scopeKey string
 }
 
 // record is a record the server is about to store.
@@ -58,7 +60,7 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 		return record{id: a.ID(v), updatedAt: updated, deleted: deleted != nil, data: data}, nil
 	}
 	return Model{
-		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted, shape: sh,
+		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted, shape: sh, scopeKey: scopeKey(s),
 		normalize: func(body []byte, now, limit time.Time) (record, error) {
 			v := new(T)
 			if err := a.UnmarshalRemote(body, v); err != nil {
@@ -102,6 +104,7 @@ type storedRow struct {
 	Deleted   bool   `db:"deleted"`
 	DeletedAt string `db:"deleted_at"`
 	Data      string `db:"data"`
+	Scope     string `db:"scope"`
 }
 
 // entry is a stored record as the protocol shows it.

@@ -252,9 +252,9 @@ func (ci *crossInstance) listen(ctx context.Context, ready chan struct{}) {
 	}
 }
 
-// heard announces another instance's changes. A scope needs each record to decide who
-// may hear of it: those are read in one query, at their current version (a record
-// changed again since is announced with that change).
+// heard announces another instance's changes. Scopes need each record, its scope and the
+// scope it left, to decide who may hear of it: those are read in one query, at their
+// current version (a record changed again since is announced with that change).
 func (ci *crossInstance) heard(ctx context.Context, noticed []noticedChange) error {
 	s := ci.s
 	s.mu.Lock()
@@ -268,7 +268,7 @@ func (ci *crossInstance) heard(ctx context.Context, noticed []noticedChange) err
 		byTable[m.schema.Table] = m
 	}
 	var changes []change
-	if s.opts.scope == nil {
+	if s.opts.scope == nil && s.opts.scopes == nil {
 		for _, c := range noticed {
 			if m := byTable[c.Table]; m != nil {
 				changes = append(changes, change{model: m, seq: c.Seq})
@@ -284,8 +284,10 @@ func (ci *crossInstance) heard(ctx context.Context, noticed []noticedChange) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rows, err := s.db.Reader().QueryxContext(ctx, `SELECT r.model, r.seq, r.data FROM syncgen_server_records r
-		JOIN unnest($1::text[], $2::bigint[]) AS n(model, seq) ON r.model = n.model AND r.seq = n.seq`, tables, seqs)
+	rows, err := s.db.Reader().QueryxContext(ctx, `SELECT r.model, r.seq, r.data, r.scope, COALESCE(l.scope, '')
+		FROM syncgen_server_records r
+		JOIN unnest($1::text[], $2::bigint[]) AS n(model, seq) ON r.model = n.model AND r.seq = n.seq
+		LEFT JOIN syncgen_server_leaves l ON l.model = r.model AND l.id = r.id AND l.seq = r.seq`, tables, seqs)
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,7 @@ func (ci *crossInstance) heard(ctx context.Context, noticed []noticedChange) err
 	for rows.Next() {
 		var table string
 		var c change
-		if err := rows.Scan(&table, &c.seq, &c.data); err != nil {
+		if err := rows.Scan(&table, &c.seq, &c.data, &c.scope, &c.left); err != nil {
 			return err
 		}
 		if c.model = byTable[table]; c.model != nil {

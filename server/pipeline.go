@@ -185,7 +185,7 @@ func (s *Server) pipeline(ctx context.Context, conn *pgx.Conn, q writeReq) ([]wr
 		}
 		var row storedRow
 		var deleted int64
-		switch err := br.QueryRow().Scan(&row.ID, &row.Version, &row.Seq, &row.UpdatedAt, &deleted, &row.DeletedAt, &row.Data); {
+		switch err := br.QueryRow().Scan(&row.ID, &row.Version, &row.Seq, &row.UpdatedAt, &deleted, &row.DeletedAt, &row.Data, &row.Scope); {
 		case err == nil:
 			row.Deleted = deleted != 0
 			p.cur = &row

@@ -30,9 +30,9 @@ func TestPostgresServerMigrations(t *testing.T) {
 		}
 	}
 	rows := appliedRows(t, db)
-	if len(rows) != 2 || rows[0].Package != migrationsPackage || rows[0].Version != 1 || rows[0].Name != "0001_server.sql" ||
-		rows[1].Version != 2 || rows[1].Name != "0002_keys_per_user.sql" {
-		t.Fatalf("syncgen_migrations = %+v, want versions 1 and 2 of the server once", rows)
+	if len(rows) != 3 || rows[0].Package != migrationsPackage || rows[0].Version != 1 || rows[0].Name != "0001_server.sql" ||
+		rows[1].Version != 2 || rows[1].Name != "0002_keys_per_user.sql" || rows[2].Version != 3 || rows[2].Name != "0003_scopes.sql" {
+		t.Fatalf("syncgen_migrations = %+v, want versions 1 to 3 of the server once", rows)
 	}
 
 	var seq int64
@@ -94,7 +94,7 @@ func TestPostgresConcurrentMigrate(t *testing.T) {
 			t.Errorf("migrate #%d: %v", i+1, err)
 		}
 	}
-	if rows := appliedRows(t, dbs[0]); len(rows) != 2 {
+	if rows := appliedRows(t, dbs[0]); len(rows) != 3 {
 		t.Fatalf("syncgen_migrations = %+v, want one row per migration", rows)
 	}
 	var n int

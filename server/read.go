@@ -44,6 +44,19 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *Model) {
 		query += ` AND updated_at >= ?`
 		args = append(args, formatTime(t))
 	}
+	values, filtered, err := s.readable(ctx, m)
+	if err != nil {
+		s.fail(w, r, "list", err)
+		return
+	}
+	if filtered {
+		if len(values) == 0 {
+			writeRaw(w, http.StatusOK, []byte("[]\n"))
+			return
+		}
+		query += ` AND scope IN ` + placeholders(len(values))
+		args = append(args, anyArgs(values)...)
+	}
 	remaining, offset := int64(-1), int64(0) // -1: every record
 	if l := r.URL.Query().Get("_limit"); l != "" {
 		limit, err1 := strconv.ParseInt(l, 10, 64)
@@ -144,10 +157,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, m *Model) {
 		return
 	}
 	row, err := s.row(r.Context(), s.db.Reader(), m, r.PathValue("id"))
+	seen := true
+	if err == nil && row != nil {
+		seen, err = s.inScope(r.Context(), m, row.Scope)
+	}
 	switch {
 	case err != nil:
 		s.fail(w, r, "get", err)
-	case row == nil || (row.Deleted && !m.hasDeleted && !protocol(r)) || !s.visible(r.Context(), m, row.Data):
+	case row == nil || !seen || (row.Deleted && !m.hasDeleted && !protocol(r)) || !s.visible(r.Context(), m, row.Data):
 		writeError(w, http.StatusNotFound, wire.CodeNotFound, "no such record")
 	case protocol(r):
 		writeJSON(w, http.StatusOK, m.entry(row))
@@ -193,6 +210,23 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		}
 		limit = min(n, wire.MaxFeedLimit)
 	}
+	values, filtered, err := s.readable(ctx, m)
+	if err != nil {
+		s.fail(w, r, "feed", err)
+		return
+	}
+	if filtered {
+		if asked, ok := r.URL.Query()[wire.QueryScope]; ok { // narrowed by the client
+			set := make(map[string]bool, len(asked)) // a map: the client may send many
+			for _, v := range asked {
+				set[v] = true
+			}
+			values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !set[v] })
+		}
+	} else if s.opts.scopes != nil && len(r.URL.Query()[wire.QueryScope]) > 0 {
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, m.schema.Model+" has no scope field: its feed cannot be narrowed by scope")
+		return
+	}
 	// One read transaction: the newest seq committed, then the rows, so a last page's
 	// cursor can move up to that seq even when this model had no changes.
 	tx, err := s.db.Reader().BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -206,6 +240,14 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		s.fail(w, r, "feed", err)
 		return
 	}
+	if filtered && !fromStart {
+		// A reader of some scopes needs only their tombstones: other scopes' purges must
+		// not send them a 410 (scopes.go).
+		if horizon, err = s.scopeHorizon(ctx, tx, m, values); err != nil {
+			s.fail(w, r, "feed", err)
+			return
+		}
+	}
 	if !fromStart && (after < horizon || after > newest) {
 		writeError(w, http.StatusGone, wire.CodeCursorExpired, "the changes after this cursor are not all kept: resync from the start")
 		return
@@ -213,8 +255,12 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	// The rows stream from the database; the page ends at limit rows or, before that,
 	// at the entry that would take it past maxPage bytes, so a page never holds more
 	// than about maxPage bytes of records however large the rows are.
-	rows, err := tx.QueryxContext(ctx, s.q(`SELECT `+rowColumns+` FROM syncgen_server_records
-		WHERE model = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`), m.schema.Table, after, newest, limit+1)
+	query, args := `SELECT `+rowColumns+`, 0 AS gone FROM syncgen_server_records
+		WHERE model = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, []any{m.schema.Table, after, newest, limit + 1}
+	if filtered {
+		query, args = scopedFeed(m, after, newest, limit+1, values)
+	}
+	rows, err := tx.QueryxContext(ctx, s.q(query), args...)
 	if err != nil {
 		s.fail(w, r, "feed", err)
 		return
@@ -228,7 +274,10 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	)
 	cursor := after
 	for rows.Next() {
-		var row storedRow
+		var row struct {
+			storedRow
+			Gone bool `db:"gone"`
+		}
 		if err := rows.StructScan(&row); err != nil {
 			s.fail(w, r, "feed", err)
 			return
@@ -237,8 +286,12 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 			hasMore = true
 			break
 		}
-		if s.visible(ctx, m, row.Data) {
-			e, err := json.Marshal(m.entry(&row))
+		if row.Gone || s.visible(ctx, m, row.Data) {
+			entry := m.entry(&row.storedRow)
+			if row.Gone { // left the reader's scopes: neither its record nor its version
+				entry = wire.Entry{ID: row.ID, Seq: strconv.FormatInt(row.Seq, 10), Left: true}
+			}
+			e, err := json.Marshal(entry)
 			if err != nil {
 				s.fail(w, r, "feed", err)
 				return
@@ -257,16 +310,49 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		s.fail(w, r, "feed", err)
 		return
 	}
-	if !hasMore {
+	if !hasMore && s.opts.scopes == nil {
+		// With scopes a cursor stays at the last change the reader saw: the newest seq
+		// would tell them of other scopes' writes.
 		cursor = max(after, newest)
 	}
 	c := strconv.FormatInt(cursor, 10)
 	if entries == nil {
 		entries = []json.RawMessage{}
 	}
+	var scopes *[]string // absent for a model not filtered by scope
+	if filtered {
+		values = append([]string{}, values...) // [], not null, when there are none
+		scopes = &values
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Changes []json.RawMessage `json:"changes"`
 		Cursor  *string           `json:"cursor"`
 		HasMore bool              `json:"hasMore"`
-	}{entries, &c, hasMore})
+		Scopes  *[]string         `json:"scopes,omitempty"`
+	}{entries, &c, hasMore, scopes})
+}
+
+// scopedFeed is the change feed's query for a reader who sees the scope values values:
+// the records in them changed after the cursor, and, as entries that say "left", the
+// records that moved out of them since and are now in none of them (or purged since). Both halves read the
+// (model, scope, seq) indexes, so the feed costs what these scopes' changes cost.
+func scopedFeed(m *Model, after, newest int64, limit int, values []string) (string, []any) {
+	if len(values) == 0 {
+		return `SELECT ` + rowColumns + `, 0 AS gone FROM syncgen_server_records WHERE 1 = 0`, nil
+	}
+	in := placeholders(len(values))
+	v := anyArgs(values)
+	query := `SELECT ` + rowColumns + `, 0 AS gone FROM syncgen_server_records
+		WHERE model = ? AND scope IN ` + in + ` AND seq > ? AND seq <= ?
+	UNION ALL
+	SELECT l.id, 0, l.seq, '', 0, '', '', l.scope, 1 FROM syncgen_server_leaves l
+		LEFT JOIN syncgen_server_records r ON r.model = l.model AND r.id = l.id
+		WHERE l.model = ? AND l.scope IN ` + in + ` AND l.seq > ? AND l.seq <= ? AND (r.scope IS NULL OR r.scope NOT IN ` + in + `)
+	ORDER BY seq LIMIT ?`
+	args := append([]any{m.schema.Table}, v...)
+	args = append(args, after, newest, m.schema.Table)
+	args = append(args, v...)
+	args = append(args, after, newest)
+	args = append(args, v...)
+	return query, append(args, limit)
 }

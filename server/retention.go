@@ -7,7 +7,8 @@ import (
 )
 
 // purge removes tombstones and idempotency keys past their retention, at most once a
-// minute, and moves each model's horizon past the purged tombstones.
+// minute, and moves each model's horizon past the purged tombstones, and each scope's
+// (scopes.go).
 func (s *Server) purge(ctx context.Context) error {
 	now := s.opts.now()
 	s.mu.Lock()
@@ -27,6 +28,11 @@ func (s *Server) purge(ctx context.Context) error {
 	cutoff := formatTime(now.Add(-s.opts.tombstones))
 	for _, m := range s.models {
 		var top sql.NullInt64
+		if m.scopeKey != "" { // before the tombstones go: their scopes' horizons
+			if err := s.purgeScopes(ctx, tx, m, cutoff); err != nil {
+				return err
+			}
+		}
 		if err := tx.QueryRowxContext(ctx, s.q(`SELECT MAX(seq) FROM syncgen_server_records
 			WHERE model = ? AND deleted = 1 AND deleted_at < ?`), m.schema.Table, cutoff).Scan(&top); err != nil {
 			return err

@@ -59,6 +59,9 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 		m := &models[i]
 		s.models = append(s.models, m)
 		s.byName[strings.TrimPrefix(m.schema.Path, "/")] = m
+		if m.scopeKey != "" && o.scopes == nil && o.scope == nil {
+			o.log.Warn("syncgen server: a model has a scope field but no WithScopes: every user sees all of its records", "model", m.schema.Model)
+		}
 		p := m.schema.Path
 		s.mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) { s.list(w, r, m) })
 		s.mux.HandleFunc("POST "+p, func(w http.ResponseWriter, r *http.Request) { s.writeHTTP(w, r, m, "") })
@@ -69,6 +72,9 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 				s.writeHTTP(w, r, m, r.PathValue("id"))
 			})
 		}
+	}
+	if err := s.backfillScopes(context.Background()); err != nil {
+		return nil, fmt.Errorf("new server: fill in the scope column: %w", err)
 	}
 	if s.postgres() {
 		if err := s.postgresSeqSetup(context.Background()); err != nil {
@@ -98,6 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	r = r.WithContext(withScopeCache(r.Context()))
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		// No route: the mux's own answer (404, 405, a redirect to a clean path), with the

@@ -235,6 +235,13 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 	if cur != nil && !s.visible(ctx, m, cur.Data) {
 		return http.StatusNotFound, errorBody(wire.CodeNotFound, "no such record"), false, nil
 	}
+	if cur != nil { // a record in a scope the user may not see: refused with the reason
+		if seen, err := s.inScope(ctx, m, cur.Scope); err != nil {
+			return 0, nil, false, err
+		} else if !seen {
+			return http.StatusForbidden, errorBody(wire.CodeOutOfScope, "this record is not in a scope you may see (access revoked, or moved away)"), false, nil
+		}
+	}
 	curEntry := func() []byte {
 		e := json.RawMessage("null")
 		if cur != nil {
@@ -303,6 +310,13 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 		if !s.visible(ctx, m, string(rec.data)) {
 			return http.StatusForbidden, errorBody(wire.CodeForbidden, "this record is out of your scope"), false, nil
 		}
+		if v := m.scopeOf(rec.data); cur == nil || v != cur.Scope {
+			if seen, err := s.inScope(ctx, m, v); err != nil {
+				return 0, nil, false, err
+			} else if !seen {
+				return http.StatusForbidden, errorBody(wire.CodeOutOfScope, fmt.Sprintf("%s %q is not a scope you may write to", m.scopeKey, v)), false, nil
+			}
+		}
 		if !q.protocol && cur != nil && !s.later(m, rec, cur) {
 			status, answer = s.answer(q, m, cur, http.StatusOK) // the stored record is later: it stays
 			return status, answer, true, nil
@@ -318,7 +332,7 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 		}
 	}
 
-	row := storedRow{ID: q.id, Version: 1, Seq: seq, Data: string(rec.data), Deleted: rec.deleted}
+	row := storedRow{ID: q.id, Version: 1, Seq: seq, Data: string(rec.data), Deleted: rec.deleted, Scope: m.scopeOf(rec.data)}
 	if cur != nil {
 		row.Version = cur.Version + 1
 	}
@@ -328,14 +342,21 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 	if rec.deleted {
 		row.DeletedAt = formatTime(now)
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_records (model, `+rowColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syncgen_server_records (model, `+rowColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (model, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, updated_at = excluded.updated_at,
-		deleted = excluded.deleted, deleted_at = excluded.deleted_at, data = excluded.data`),
-		m.schema.Table, row.ID, row.Version, row.Seq, row.UpdatedAt, boolInt(row.Deleted), row.DeletedAt, row.Data)
+		deleted = excluded.deleted, deleted_at = excluded.deleted_at, data = excluded.data, scope = excluded.scope`),
+		m.schema.Table, row.ID, row.Version, row.Seq, row.UpdatedAt, boolInt(row.Deleted), row.DeletedAt, row.Data, row.Scope)
 	if err != nil {
 		return 0, nil, false, err
 	}
-	*changed = &change{model: m, seq: seq, data: row.Data}
+	left := ""
+	if cur != nil && cur.Scope != row.Scope {
+		left = cur.Scope
+		if err := s.moved(ctx, tx, m, row.ID, cur.Scope, row.Scope, seq); err != nil {
+			return 0, nil, false, err
+		}
+	}
+	*changed = &change{model: m, seq: seq, data: row.Data, scope: row.Scope, left: left}
 	status = http.StatusOK
 	if cur == nil {
 		status = http.StatusCreated

@@ -54,6 +54,9 @@ type Entry struct {
 	UpdatedAt string          `json:"updatedAt"`
 	Deleted   bool            `json:"deleted"`
 	Record    json.RawMessage `json:"record"` // null for a deleted record of a model without deletedAt
+	// Left says the record moved out of the scopes the reader may see (PROTOCOL.md section
+	// 18): it is not deleted, but the reader's copy goes. Record is then null.
+	Left bool `json:"left,omitempty"`
 }
 
 // Changes is one page of a model's change feed (PROTOCOL.md section 5). Cursor is a
@@ -62,7 +65,18 @@ type Changes struct {
 	Changes []Entry `json:"changes"`
 	Cursor  *string `json:"cursor"`
 	HasMore bool    `json:"hasMore"`
+	// Scopes, for a model with a scope field on a server that filters by scope, are the
+	// scope values the reader may see now (within the ones asked for, if any), sorted;
+	// nil otherwise. A client that held records of a value no longer listed drops them,
+	// and reads a newly listed value's records from the start (PROTOCOL.md section 18).
+	// An empty list ([]) says the reader may see none; null or absent, that the model is
+	// not filtered by scope.
+	Scopes []string `json:"scopes"`
 }
+
+// QueryScope is the change feed's parameter that narrows it to some scope values (repeat
+// it for several); the server intersects them with the ones the reader may see.
+const QueryScope = "scope"
 
 // Batch is the body of POST /_batch (PROTOCOL.md section 9).
 type Batch struct {
@@ -121,6 +135,7 @@ const (
 	CodeMissingKey          = "missing_key"
 	CodeUnauthorized        = "unauthorized"
 	CodeForbidden           = "forbidden"
+	CodeOutOfScope          = "out_of_scope"
 	CodeNotFound            = "not_found"
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodeConflict            = "conflict"

@@ -128,6 +128,7 @@ func columnLit(f *model.Field) jen.Code {
 	}{
 		{"Nullable", f.Type.Nullable}, {"Unique", f.Unique}, {"UpdatedAt", f.UpdatedAt},
 		{"DeletedAt", f.DeletedAt}, {"Index", f.Index}, {"Local", f.Local}, {"ReadOnly", f.ReadOnly},
+		{"Scope", f.Scope},
 	}
 	for _, fl := range flags {
 		if fl.on {

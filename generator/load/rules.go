@@ -9,7 +9,7 @@ import (
 
 // checkModel reports the rules that concern one model's fields together.
 func (l *loader) checkModel(m *model.Model) {
-	var unique, updated, deleted []*model.Field
+	var unique, updated, deleted, scope []*model.Field
 	for _, f := range m.Fields {
 		where := m.Name + "." + f.Name
 		switch {
@@ -34,6 +34,15 @@ func (l *loader) checkModel(m *model.Model) {
 				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"deletedAt\" needs a *time.Time field, found %s", where, exprString(f.Type.Expr)))
 			}
 		}
+		if f.Scope {
+			scope = append(scope, f)
+			if f.Type.Kind != model.KindString || f.Type.Pointer {
+				l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"scope\" needs a string field (the scope's value, such as a user's or a team's id), found %s", where, exprString(f.Type.Expr)))
+			}
+			if f.JSONKey == "" {
+				l.diags.Add(f.Pos, where+": sync:\"scope\" field decides on the server who sees the record: it cannot be json:\"-\"")
+			}
+		}
 		if f.Ref != "" && f.Type.Kind != model.KindString && !stringSlice(f.Type.Expr) {
 			l.diags.Add(f.Pos, fmt.Sprintf("%s: sync:\"ref=%s\" needs a string (or *string) field holding the id, or a []string holding ids, found %s", where, f.Ref, exprString(f.Type.Expr)))
 		}
@@ -47,7 +56,7 @@ func (l *loader) checkModel(m *model.Model) {
 			l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: a second sync:\"unique\" field (%s already is): a model has exactly one", m.Name, f.Name, unique[0].Name))
 		}
 	}
-	for _, extra := range [][]*model.Field{updated, deleted} {
+	for _, extra := range [][]*model.Field{updated, deleted, scope} {
 		if len(extra) > 1 {
 			for _, f := range extra[1:] {
 				l.diags.Add(f.Pos, fmt.Sprintf("%s.%s: a second field with the same sync option as %s: a model has at most one", m.Name, f.Name, extra[0].Name))

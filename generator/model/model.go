@@ -103,6 +103,9 @@ type Options struct {
 	Ref       string // sync:"ref=Model": the referenced model's Go name
 	OnDelete  string // sync:"onDelete=cascade|restrict" on a ref: what deleting its target does
 	Renamed   string // sync:"renamed=old": the column's previous name (or the JSON key's)
+	// Scope (sync:"scope") marks the field whose value decides who sees the record: the
+	// generated server stores it in an indexed column and filters by it (docs/SCOPES.md).
+	Scope bool
 }
 
 // Sent reports whether the field travels to and from the remote.

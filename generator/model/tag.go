@@ -31,6 +31,7 @@ var syncOptions = []optionSpec{
 	{name: "readonly", flag: func(o *Options) *bool { return &o.ReadOnly }},
 	{name: "renamed", value: func(o *Options) *string { return &o.Renamed }, placeholder: "old", check: checkColumnName},
 	{name: "onDelete", value: func(o *Options) *string { return &o.OnDelete }, placeholder: "cascade|restrict", check: checkOnDelete},
+	{name: "scope", flag: func(o *Options) *bool { return &o.Scope }},
 	{name: "-", flag: func(o *Options) *bool { return &o.Skip }},
 }
 
@@ -45,6 +46,8 @@ var syncConflicts = []struct{ a, b, why string }{
 	{"updatedAt", "deletedAt", "the change time and the tombstone are separate fields"},
 	{"local", "readonly", "a local field is never read from the remote"},
 	{"ref", "unique", "a record's id cannot point to another record; put the reference in a field of its own"},
+	{"scope", "unique", "a record's id cannot be its scope; put the scope in a field of its own"},
+	{"scope", "local", "the server filters by the scope, so it must reach the server"},
 }
 
 // ParseSyncTag parses the value of a sync struct tag, such as "updatedAt,index". It returns

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-const validList = "(valid: unique, updatedAt, deletedAt, index, ref=Model, local, readonly, renamed=old, onDelete=cascade|restrict, -)"
+const validList = "(valid: unique, updatedAt, deletedAt, index, ref=Model, local, readonly, renamed=old, onDelete=cascade|restrict, scope, -)"
 
 var syncTagTests = []struct {
 	tag      string
@@ -30,6 +30,9 @@ var syncTagTests = []struct {
 
 	{tag: "ref=Author,onDelete=cascade", want: Options{Ref: "Author", OnDelete: "cascade"}},
 	{tag: "onDelete=restrict, ref=Author", want: Options{Ref: "Author", OnDelete: "restrict"}},
+	{tag: "scope", want: Options{Scope: true}},
+	{tag: "scope,unique", want: Options{Scope: true, Unique: true},
+		problems: []string{`sync:"scope" cannot be combined with "unique" (a record's id cannot be its scope; put the scope in a field of its own)`}},
 	{tag: "onDelete=cascade", want: Options{OnDelete: "cascade"},
 		problems: []string{`sync option "onDelete" needs ref=Model on the same field (it says what deleting the referenced record does)`}},
 	{tag: "ref=Author,onDelete=setNull", want: Options{Ref: "Author"},

@@ -19,6 +19,12 @@ type Note struct {
 
 func use() { _ = Task{}.Missing }
 
+type Doc struct {
+	ID    string `sync:"unique"`
+	Team  int    `sync:"scope"`
+	Owner string `sync:"scope,local"`
+}
+
 type Shared struct {
 	ID string `sync:"unique"`
 }

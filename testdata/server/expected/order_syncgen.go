@@ -31,10 +31,10 @@ var orderSchema = runtime.Schema{
 	Table:   "orders",
 	Path:    "/orders",
 	Repo:    "Orders",
-	TagHash: "cf3c446d8b34476e",
+	TagHash: "d9e6ef640d890cf9",
 	Columns: []runtime.Column{
 		{Field: "ID", Name: "id", JSON: "id", Kind: runtime.KindString, Unique: true},
-		{Field: "CustomerID", Name: "customer_id", JSON: "customerId", Kind: runtime.KindString, Ref: "Customer"},
+		{Field: "CustomerID", Name: "customer_id", JSON: "customerId", Kind: runtime.KindString, Scope: true, Ref: "Customer"},
 		{Field: "Total", Name: "total", JSON: "total", Kind: runtime.KindFloat},
 		{Field: "Note", Name: "note", JSON: "note", Kind: runtime.KindString, Nullable: true},
 		{Field: "Legacy", Name: "legacy", JSON: "legacy", Kind: runtime.KindString},
@@ -244,6 +244,13 @@ func (r *OrderRepository) Delete(ctx context.Context, id string, p ...runtime.Po
 // answers q locally.
 func (r *OrderRepository) Hydrate(ctx context.Context, q OrderQuery, opts ...runtime.HydrateOption) ([]Order, error) {
 	return r.s.Hydrate(ctx, q.q, opts...)
+}
+
+// SyncOnly syncs only the Order records q selects among those the user may see; q
+// holds Eq or In conditions on CustomerID, the scope field, and the zero query syncs them all
+// again. See runtime.Store.SyncOnly.
+func (r *OrderRepository) SyncOnly(ctx context.Context, q OrderQuery) error {
+	return r.s.SyncOnly(ctx, q.q)
 }
 
 // Subscribe sends q's result now and after every committed write to the model that

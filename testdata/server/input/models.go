@@ -10,7 +10,7 @@ type Customer struct {
 
 type Order struct {
 	ID         string  `json:"id" sync:"unique"`
-	CustomerID string  `json:"customerId" sync:"ref=Customer"`
+	CustomerID string  `json:"customerId" sync:"ref=Customer,scope"`
 	Total      float64 `json:"total"`
 	Note       *string `json:"note"`
 	Legacy     string  `json:"legacy"`
