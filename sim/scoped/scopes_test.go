@@ -374,15 +374,38 @@ func TestScopedSyncCostsTheUsersRecords(t *testing.T) {
 // never of others' writes.
 func TestScopedEvents(t *testing.T) {
 	f := newFixture(t)
-	f.g.set("alice", "a", "shared")
-	f.g.set("bob", "b", "shared")
-	alice := f.client("alice")
+	scopedEvents(t, f, f)
+}
+
+// TestScopedEventsAcrossInstances: alice writes through one server instance, bob listens
+// on another over the same PostgreSQL database; what he hears is filtered the same way.
+func TestScopedEventsAcrossInstances(t *testing.T) {
+	dsn := testmod.Postgres(t)
+	var fs [2]*fixture
+	for i := range fs {
+		db, err := server.OpenPostgres(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = newFixtureOn(t, db)
+	}
+	scopedEvents(t, fs[0], fs[1])
+}
+
+// scopedEvents: alice's writes go to w, bob's event stream is on l (the same server, or
+// another instance over the same database).
+func scopedEvents(t *testing.T, w, l *fixture) {
+	for _, f := range []*fixture{w, l} {
+		f.g.set("alice", "a", "shared")
+		f.g.set("bob", "b", "shared")
+	}
+	alice := w.client("alice")
 	put(t, alice, "s1", "shared", "")
 	sync1(t, alice)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/_events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", l.srv.URL+"/_events", nil)
 	req.Header.Set("X-User", "bob")
 	req.Header.Set(wire.HeaderProtocol, "1")
 	resp, err := http.DefaultClient.Do(req)
@@ -413,6 +436,14 @@ func TestScopedEvents(t *testing.T) {
 			}
 		}
 	}
+	// Another instance hears of s1's first write only now, after the stream opened.
+	for quiet := false; !quiet; {
+		select {
+		case <-events:
+		case <-time.After(500 * time.Millisecond):
+			quiet = true
+		}
+	}
 	put(t, alice, "a1", "a", "private")
 	sync1(t, alice)
 	expect("alice's private write", false)
@@ -423,10 +454,10 @@ func TestScopedEvents(t *testing.T) {
 	sync1(t, alice)
 	expect("a shared record moving out of bob's scopes", true)
 	// A grant changes no record: the app says so, and bob's stream tells him to pull.
-	f.g.set("bob", "a", "b", "shared")
-	f.s.ScopesChanged("alice")
+	l.g.set("bob", "a", "b", "shared")
+	l.s.ScopesChanged("alice")
 	expect("a change of alice's scopes", false)
-	f.s.ScopesChanged("bob")
+	l.s.ScopesChanged("bob")
 	expect("a change of bob's scopes", true)
 }
 
