@@ -310,10 +310,17 @@ func (ci *crossInstance) heard(ctx context.Context, noticed []noticedChange) err
 }
 
 // announceAll tells every stream of this instance that any model may have changed.
-func (s *Server) announceAll() {
+func (s *Server) announceAll() { s.announceAllTo(func(*listener) bool { return true }) }
+
+// announceAllTo tells the streams of this instance that match that any model may have
+// changed.
+func (s *Server) announceAllTo(match func(*listener) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for l := range s.listeners {
+		if !match(l) {
+			continue
+		}
 		l.mu.Lock()
 		l.pending, l.overflow = nil, true
 		l.mu.Unlock()

@@ -26,20 +26,7 @@ func WithScopes(f func(ctx context.Context, user, model string) ([]string, error
 // Run pulls now rather than at its next poll, and its pull finds the new scope values.
 // It reveals nothing: any stream may be told so.
 func (s *Server) ScopesChanged(user string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for l := range s.listeners {
-		if l.user != user {
-			continue
-		}
-		l.mu.Lock()
-		l.pending, l.overflow = nil, true
-		l.mu.Unlock()
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
-	}
+	s.announceAllTo(func(l *listener) bool { return l.user == user })
 }
 
 // scopeKey is the JSON key of a schema's scope field, "" when it has none.

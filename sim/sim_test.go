@@ -9,19 +9,15 @@ import (
 	"github.com/syncgen/syncgen/internal/testmod"
 )
 
-// seeds is how many seeds a run tries: SYNCGEN_SIM_SEEDS, default 50 (about 15 s per
-// remote kind; 20 against the blind server). A single seed replays with SYNCGEN_SIM_SEED.
-func seeds(t *testing.T, blind bool) []uint64 {
+// seeds is the seeds a run tries: 1 to SYNCGEN_SIM_SEEDS, or n by default. A single
+// seed replays with SYNCGEN_SIM_SEED.
+func seeds(t *testing.T, n int) []uint64 {
 	if s := os.Getenv("SYNCGEN_SIM_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return []uint64{seed}
-	}
-	n := 50
-	if blind {
-		n = 20 // a third kind of run; its regression seeds are below
 	}
 	if s := os.Getenv("SYNCGEN_SIM_SEEDS"); s != "" {
 		var err error
@@ -33,6 +29,12 @@ func seeds(t *testing.T, blind bool) []uint64 {
 	for i := range out {
 		out[i] = uint64(i + 1)
 	}
+	return out
+}
+
+// withRegressions adds the seeds that once failed to out, seeds 1 to len(out).
+func withRegressions(out []uint64) []uint64 {
+	n := uint64(len(out))
 	// Seeds that once failed, kept as regression cases: 51 (a backoff set before the
 	// clock went back never ended), 58 (a client that pushed before it ever pulled kept a
 	// record deleted, and purged, on the server), 211 (a delete refused with 409 because
@@ -45,7 +47,7 @@ func seeds(t *testing.T, blind bool) []uint64 {
 	// two the newer), 13 (an edit and a delete split the clients for good: the server and
 	// three held the record, five the delete). 44 of seeds 1–60 failed then.
 	for _, seed := range []uint64{2, 5, 13, 51, 58, 211} {
-		if seed > uint64(n) {
+		if seed > n {
 			out = append(out, seed)
 		}
 	}
@@ -53,7 +55,15 @@ func seeds(t *testing.T, blind bool) []uint64 {
 }
 
 func simulate(t *testing.T, protocol, blind bool) {
-	for _, seed := range seeds(t, blind) {
+	n := 50 // about 15 s per remote kind
+	if blind {
+		n = 20 // a third kind of run
+	}
+	all := seeds(t, n)
+	if os.Getenv("SYNCGEN_SIM_SEED") == "" {
+		all = withRegressions(all)
+	}
+	for _, seed := range all {
 		cfg := Config{Seed: seed, Clients: 2 + int(seed%7), Steps: 150, Protocol: protocol, Blind: blind, Dir: t.TempDir(),
 			Break: os.Getenv("SYNCGEN_SIM_BREAK")}
 		if err := Run(context.Background(), cfg); err != nil {
@@ -77,15 +87,7 @@ func TestSimBlindREST(t *testing.T) { simulate(t, false, true) }
 // many seeds (default 8, about 2 s each); a seed replays with SYNCGEN_SIM_SEED, though
 // seqs (from PostgreSQL's transaction ids) differ from run to run.
 func TestSimTwoInstances(t *testing.T) {
-	n := 8
-	if s := os.Getenv("SYNCGEN_SIM_SEEDS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	all := seeds(t, false)
-	for _, seed := range all[:min(n, len(all))] {
+	for _, seed := range seeds(t, 8) {
 		cfg := Config{Seed: seed, Clients: 2 + int(seed%7), Steps: 150, Protocol: true, Dir: t.TempDir(),
 			Postgres: testmod.Postgres(t), Instances: 2, Break: os.Getenv("SYNCGEN_SIM_BREAK")}
 		if err := Run(context.Background(), cfg); err != nil {
