@@ -68,13 +68,7 @@ func (q *seqs) next(ctx context.Context) (int64, error) {
 		return seq, err
 	}
 	if q.base == 0 {
-		// pg_current_xact_id gives the top transaction's id even inside a savepoint, and
-		// assigns it if the transaction has none yet.
-		err := q.tx.QueryRowxContext(ctx, `SELECT (pg_current_xact_id()::text::bigint + value) << $1
-			FROM syncgen_server_counters WHERE name = $2`, seqOpBits, counterXidOffset).Scan(&q.base)
-		if err != nil {
-			return 0, fmt.Errorf("seq from the transaction id: %w", err)
-		}
+		return 0, errors.New("seq before the transaction's locks: lockWrites reads the base")
 	}
 	if q.n >= 1<<seqOpBits {
 		return 0, fmt.Errorf("more than %d writes in one transaction", 1<<seqOpBits)

@@ -31,6 +31,9 @@ func TestPostgresSeqSetup(t *testing.T) {
 		}
 		defer tx.Rollback()
 		q := &seqs{s: s, tx: tx}
+		if err := s.lockWrites(ctx, tx, nil, q); err != nil {
+			t.Fatal(err)
+		}
 		a, err := q.next(ctx)
 		if err != nil {
 			t.Fatal(err)

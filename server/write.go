@@ -255,6 +255,7 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 	}
 
 	var rec record
+	var scope string // rec's scope value (scopes.go)
 	if q.del {
 		switch {
 		case cur == nil:
@@ -276,6 +277,7 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 				return 0, nil, false, err
 			}
 		}
+		scope = m.scopeOf(rec.data)
 	} else {
 		// Field changes: the body merges into the stored record (merge.go).
 		var stored []byte
@@ -310,11 +312,11 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 		if !s.visible(ctx, m, string(rec.data)) {
 			return http.StatusForbidden, errorBody(wire.CodeForbidden, "this record is out of your scope"), false, nil
 		}
-		if v := m.scopeOf(rec.data); cur == nil || v != cur.Scope {
-			if seen, err := s.inScope(ctx, m, v); err != nil {
+		if scope = m.scopeOf(rec.data); cur == nil || scope != cur.Scope {
+			if seen, err := s.inScope(ctx, m, scope); err != nil {
 				return 0, nil, false, err
 			} else if !seen {
-				return http.StatusForbidden, errorBody(wire.CodeOutOfScope, fmt.Sprintf("%s %q is not a scope you may write to", m.scopeKey, v)), false, nil
+				return http.StatusForbidden, errorBody(wire.CodeOutOfScope, fmt.Sprintf("%s %q is not a scope you may write to", m.scopeKey, scope)), false, nil
 			}
 		}
 		if !q.protocol && cur != nil && !s.later(m, rec, cur) {
@@ -332,7 +334,7 @@ func (s *Server) apply(ctx context.Context, tx writeTx, q writeReq, seq int64, n
 		}
 	}
 
-	row := storedRow{ID: q.id, Version: 1, Seq: seq, Data: string(rec.data), Deleted: rec.deleted, Scope: m.scopeOf(rec.data)}
+	row := storedRow{ID: q.id, Version: 1, Seq: seq, Data: string(rec.data), Deleted: rec.deleted, Scope: scope}
 	if cur != nil {
 		row.Version = cur.Version + 1
 	}
