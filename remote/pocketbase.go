@@ -120,11 +120,9 @@ func pbCond(c *runtime.Condition) string {
 			return ""
 		}
 		if isTime {
-			x = pbString(SinceRFC3339(c.Values[0].(time.Time)))
 			return c.JSON + " >= " + x // Gt widened to Ge: the same second may differ in width
 		}
-		ops := map[runtime.Op]string{runtime.OpEq: "=", runtime.OpNe: "!=", runtime.OpLt: "<", runtime.OpLe: "<=", runtime.OpGt: ">", runtime.OpGe: ">="}
-		return c.JSON + " " + ops[c.Op] + " " + x
+		return c.JSON + " " + pbOps[c.Op] + " " + x
 	case runtime.OpIn:
 		var any []string
 		for i := range c.Values {
@@ -183,3 +181,6 @@ func pbValue(x any) (string, bool) {
 func pbString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// pbOps is PocketBase's filter operator of each comparison.
+var pbOps = map[runtime.Op]string{runtime.OpEq: "=", runtime.OpNe: "!=", runtime.OpLt: "<", runtime.OpLe: "<=", runtime.OpGt: ">", runtime.OpGe: ">="}
