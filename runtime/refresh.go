@@ -34,7 +34,7 @@ func (r *Repo) refresh(ctx context.Context, heads []entry, rep *SyncReport, errs
 			// and read repair covers the rare natural id another client created too.
 			var seen bool
 			err := r.db.reader.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM syncgen_records
-				WHERE model = ? AND record_id = ? AND (base IS NOT NULL OR deleted_at IS NOT NULL))`, h.Table, h.ID).Scan(&seen)
+				WHERE model = ? AND record_id = ? AND (base IS NOT NULL OR deleted_at <> ''))`, h.Table, h.ID).Scan(&seen)
 			if err != nil {
 				errs[i] = fmt.Errorf("push %s %q: read sync state: %w", r.byTable[h.Table].schema().Model, h.ID, err)
 				continue
