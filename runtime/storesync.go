@@ -51,6 +51,8 @@ type syncModel interface {
 	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
 	// leave removes a record that left the user's scopes (scopes.go).
 	leave(ctx context.Context, tx *Tx, id string, cause error) error
+	// unsync removes a record the device no longer syncs, unless it has queued writes.
+	unsync(ctx context.Context, tx *Tx, id string) (int, error)
 	// revert puts the record back to base (nil: removes it).
 	revert(ctx context.Context, tx *Tx, id string, base []byte) error
 	// fetch reads the record from the remote and reconciles it; when the remote does not

@@ -907,18 +907,19 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		cursor string
 		scopes []string // scopes.go
 		left   []string
+		out    []string // outside the subsets
 	}
 	read := func(cursor string) (func() (feedPage, bool, error), func()) {
 		given := map[string]bool{cursor: true} // the cursors of this listing so far
 		return readAhead(ctx, cursor, func(ctx context.Context, cursor string) (feedPage, string, error) {
-			page, err := sc.changes(ctx, feed, cursor, nil)
+			page, err := sc.changes(ctx, feed, cursor, sc.main())
 			if err != nil {
 				return feedPage{}, "", err
 			}
 			if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
 				return feedPage{}, "", fmt.Errorf("pull %s: %w", m.schema().Model, err)
 			}
-			recs, left := feedRecords(page)
+			recs, left, out := feedRecords(page)
 			if page.HasMore && page.Cursor == "" {
 				return feedPage{}, "", fmt.Errorf("%w: more changes after an empty cursor", ErrMalformedResponse)
 			}
@@ -927,7 +928,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 			if page.HasMore {
 				next = page.Cursor
 			}
-			return feedPage{d, page.Cursor, page.Scopes, left}, next, err
+			return feedPage{d, page.Cursor, page.Scopes, left, out}, next, err
 		})
 	}
 	next, stop := read(cursor)
@@ -951,7 +952,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 					seen[id] = true
 				}
 			}
-			gone, err := sc.apply(ctx, tx, r, page.scopes, page.left)
+			gone, err := sc.apply(ctx, tx, page.scopes, page.left, page.out)
 			if err != nil {
 				return gone, err
 			}
