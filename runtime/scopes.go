@@ -89,8 +89,24 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 		stored = subsetsKey(subsets)
 	}
 	return s.repo.tx(ctx, nil, func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, subsets) VALUES (?, ?)
-			ON CONFLICT (model) DO UPDATE SET subsets = excluded.subsets, subset = NULL`, s.s.Table, stored)
+		sc, err := loadScopes(ctx, tx.q, s, false)
+		if err != nil {
+			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
+		}
+		switch keys := (&scopePull{subsets: subsets}).subsetKeys(); {
+		case sc.heldSubs == nil && subsets == nil:
+		case sc.heldSubs == nil: // the device holds every record, so it holds the new choice
+			sc.heldSubs = keys
+		case subsets != nil: // what a dropped subset held goes: adding it again reads it again
+			sc.heldSubs = intersect(sc.heldSubs, keys)
+		}
+		var held any
+		if sc.heldSubs != nil {
+			held = subsetsKeyOf(sc.heldSubs)
+		}
+		_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, subsets, subsets_held) VALUES (?, ?, ?)
+			ON CONFLICT (model) DO UPDATE SET subsets = excluded.subsets, subsets_held = excluded.subsets_held, subset = NULL`,
+			s.s.Table, stored, held)
 		if err != nil {
 			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
 		}
@@ -118,11 +134,12 @@ type scopePull struct {
 	evicted  bool          // the records outside the subsets were removed from the device
 }
 
-// loadScopes reads a model's scope and subset state.
-func (r *Repo) loadScopes(ctx context.Context, m syncModel, full bool) (*scopePull, error) {
+// loadScopes reads a model's scope and subset state; full says the pull reads the feed
+// from the start.
+func loadScopes(ctx context.Context, q sqlx.QueryerContext, m syncModel, full bool) (*scopePull, error) {
 	sc := &scopePull{m: m, full: full, first: true}
 	var held, subset, subsets, heldSubs, evicted sql.NullString
-	err := r.db.reader.QueryRowxContext(ctx, `SELECT held, subset, subsets, subsets_held, evicted FROM syncgen_scopes WHERE model = ?`,
+	err := q.QueryRowxContext(ctx, `SELECT held, subset, subsets, subsets_held, evicted FROM syncgen_scopes WHERE model = ?`,
 		m.schema().Table).Scan(&held, &subset, &subsets, &heldSubs, &evicted)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read scopes: %w", err)
@@ -137,6 +154,9 @@ func (r *Repo) loadScopes(ctx context.Context, m syncModel, full bool) (*scopePu
 		old := []wire.Subset{{{Key: scopeKey(m.schema()), Op: string(OpIn), Values: values}}}
 		subsets = sql.NullString{String: subsetsKey(old), Valid: true}
 		evicted = subsets
+		if !heldSubs.Valid {
+			heldSubs = sql.NullString{String: subsetsKeyOf([]string{subsetsKey(old[0])}), Valid: true}
+		}
 	}
 	for _, f := range []struct {
 		col sql.NullString
@@ -297,8 +317,21 @@ func (sc *scopePull) added() (FeedFilter, bool) {
 	return f, f.Where != nil
 }
 
-// save stores the held values and subsets in tx.
+// save stores the held values and subsets in tx. When the app chose other subsets since
+// the pull began, only the subsets of both stay held.
 func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
+	var now sql.NullString
+	err := tx.q.QueryRowxContext(ctx, `SELECT subsets FROM syncgen_scopes WHERE model = ?`, sc.m.schema().Table).Scan(&now)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("save scopes: %w", err)
+	}
+	if sc.heldSubs != nil && now.Valid && now.String != subsetsKey(sc.subsets) {
+		var chosen []wire.Subset
+		if err := json.Unmarshal([]byte(now.String), &chosen); err != nil {
+			return fmt.Errorf("save scopes: %w", err)
+		}
+		sc.heldSubs = intersect(sc.heldSubs, (&scopePull{subsets: chosen}).subsetKeys())
+	}
 	var held, heldSubs any
 	if sc.listed != nil || sc.held != nil {
 		held = "[]"
@@ -309,7 +342,7 @@ func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
 	if sc.heldSubs != nil {
 		heldSubs = subsetsKeyOf(sc.heldSubs)
 	}
-	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, held, subsets_held) VALUES (?, ?, ?)
+	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, held, subsets_held) VALUES (?, ?, ?)
 		ON CONFLICT (model) DO UPDATE SET held = excluded.held, subsets_held = excluded.subsets_held`, sc.m.schema().Table, held, heldSubs)
 	if err != nil {
 		return fmt.Errorf("save scopes: %w", err)
@@ -394,9 +427,10 @@ func (r *Repo) readAll(ctx context.Context, sc *scopePull, feed ChangeFeed, f Fe
 
 // strays removes, after a pull, the local records the device does not sync once nothing
 // of them waits to be pushed: of scope values not held (a device's own writes to a value
-// lost while they were queued), and, once after the app chose subsets, those outside all
-// of them. Later, a record that leaves the subsets comes back from the feed as "outside":
-// its pushed writes included.
+// lost while they were queued), and, after the app chose subsets or a write of the model
+// was pushed since the last look, those outside all of them. (A record an edit on the
+// server takes out of the subsets comes from the feed as "outside"; the device's own
+// writes may be of a scope value the server does not read for it, so it looks itself.)
 func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error {
 	s := sc.m.schema()
 	var outside []string
@@ -429,7 +463,7 @@ func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error
 			}
 		}
 		if evict {
-			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = subsets WHERE model = ?`, s.Table); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = subsets WHERE model = ? AND subsets = ?`, s.Table, subsetsKey(sc.subsets)); err != nil {
 				return fmt.Errorf("save subsets: %w", err)
 			}
 		}

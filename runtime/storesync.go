@@ -685,6 +685,10 @@ func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer j
 	if err != nil {
 		return err
 	}
+	// The record may be outside the app's subsets (scopes.go): the next pull looks.
+	if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = NULL WHERE model = ? AND evicted IS NOT NULL`, s.s.Table); err != nil {
+		return err
+	}
 	gone, _ := res.RowsAffected()
 	answer = s.sql.shape.upgrade(answer) // renamed keys (fields.go)
 	if answer != nil && w.Body != nil {

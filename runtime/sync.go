@@ -754,7 +754,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		}
 	}
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
-	sc, err := r.loadScopes(ctx, m, false)
+	sc, err := loadScopes(ctx, r.db.reader, m, false)
 	if err != nil {
 		return err
 	}
@@ -885,7 +885,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		seen   map[string]bool
 		start  string
 	)
-	sc, err := r.loadScopes(ctx, m, cursor == "")
+	sc, err := loadScopes(ctx, r.db.reader, m, cursor == "")
 	if err != nil {
 		return err
 	}
