@@ -95,7 +95,9 @@ func randomSubsets(rng *rand.Rand, teams []string) *subsets {
 		default:
 			team, p := teams[rng.IntN(len(teams))], rng.IntN(4)
 			q = q.Where(scoped.TaskFields.Team.Eq(team), scoped.TaskOr(scoped.TaskFields.Priority.Eq(p), scoped.TaskFields.Title.HasPrefix("step 2")))
-			keep = func(t scoped.Task) bool { return t.Team == team && (t.Priority == p || strings.HasPrefix(t.Title, "step 2")) }
+			keep = func(t scoped.Task) bool {
+				return t.Team == team && (t.Priority == p || strings.HasPrefix(t.Title, "step 2"))
+			}
 			desc = fmt.Sprintf("team %s and (priority %d or title has prefix step 2)", team, p)
 		}
 		s.qs, s.keep, s.desc = append(s.qs, q), append(s.keep, keep), append(s.desc, desc)

@@ -215,4 +215,3 @@ func fieldBuilder(f *model.Field, cond, order string) (typ, ctor *jen.Statement)
 	ctor = jen.Qual(runtimePkg, "New"+builder).Types(jen.Id(cond), jen.Id(order), value.Clone()).Call(args...)
 	return typ, ctor
 }
-

@@ -83,6 +83,13 @@ func newFixtureOn(t *testing.T, db *runtime.DB) *fixture {
 
 func (f *fixture) client(user string) *scoped.Repository {
 	f.t.Helper()
+	repo, _ := f.clientDB(user)
+	return repo
+}
+
+// clientDB is client with its database.
+func (f *fixture) clientDB(user string) (*scoped.Repository, *runtime.DB) {
+	f.t.Helper()
 	db, err := runtime.OpenSQLite(filepath.Join(f.t.TempDir(), user+".db"))
 	if err != nil {
 		f.t.Fatal(err)
@@ -99,7 +106,7 @@ func (f *fixture) client(user string) *scoped.Repository {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { repo.Close(); db.Close() })
-	return repo
+	return repo, db
 }
 
 func put(t *testing.T, r *scoped.Repository, id, team, title string) {

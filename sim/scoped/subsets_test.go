@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgen/syncgen/internal/testmod"
+	"github.com/syncgen/syncgen/server"
 	"github.com/syncgen/syncgen/sim/scoped"
 	"github.com/syncgen/syncgen/wire"
 )
@@ -31,9 +33,18 @@ func syncOnly(t *testing.T, r *scoped.Repository, qs ...scoped.TaskQuery) {
 // A device syncs only the tasks its queries select, among those its user may see: a
 // query added brings its tasks, one removed takes them away, and an edit that takes a
 // task out of every query takes it off the device, one that brings it back brings it.
-func TestSubsetsByQuery(t *testing.T) {
+func TestSubsetsByQuery(t *testing.T) { subsetsStory(t, newFixture(t)) }
+
+func TestSubsetsByQueryPostgres(t *testing.T) {
+	db, err := server.OpenPostgres(testmod.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subsetsStory(t, newFixtureOn(t, db))
+}
+
+func subsetsStory(t *testing.T, f *fixture) {
 	ctx := context.Background()
-	f := newFixture(t)
 	f.g.set("alice", "a", "b")
 	f.g.set("admin", "a", "b", "c")
 	admin, alice := f.client("admin"), f.client("alice")
@@ -114,33 +125,48 @@ func TestSubsetsByQuery(t *testing.T) {
 	f.g.set("alice", "a")
 	sync1(t, alice)
 	want(t, "alice (x-, team a only)", alice, "a1")
-}
 
-// A task that moves to a team the device sees but does not sync leaves the device as
-// outside its queries: its user did not lose it, so its queued writes are no dead letters.
-func TestSubsetsMoveBetweenTeams(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t)
+	// A task that moves to a team she sees but does not sync leaves her device as outside
+	// her queries: she did not lose it, so her queued writes are no dead letters.
 	f.g.set("alice", "a", "b")
-	f.g.set("admin", "a", "b")
-	admin, alice := f.client("admin"), f.client("alice")
-	putTask(t, admin, scoped.Task{ID: "t1", Team: "a", Title: "one"})
-	sync1(t, admin)
 	syncOnly(t, alice, scoped.TaskQuery{}.Where(scoped.TaskFields.Team.Eq("a")))
 	sync1(t, alice)
-	want(t, "alice", alice, "t1")
-	putTask(t, admin, scoped.Task{ID: "t1", Team: "b", Title: "one"})
+	putTask(t, admin, scoped.Task{ID: "a1", Team: "b", Title: "moved"})
 	sync1(t, admin)
 	sync1(t, alice)
-	want(t, "alice after t1 moved to b", alice)
+	want(t, "alice after a1 moved to b", alice, "a3", "a9")
 	if dead, err := alice.DeadLetters(ctx); err != nil || len(dead) > 0 {
 		t.Fatalf("dead letters %v, %v; want none", dead, err)
 	}
-	// And back.
-	putTask(t, admin, scoped.Task{ID: "t1", Team: "a", Title: "back"})
+	putTask(t, admin, scoped.Task{ID: "a1", Team: "a", Title: "back"})
 	sync1(t, admin)
 	sync1(t, alice)
-	want(t, "alice after t1 came back", alice, "t1")
+	want(t, "alice after a1 came back", alice, "a1", "a3", "a9")
+}
+
+// A device that chose scope values before subsets took queries (syncgen_scopes.subset)
+// keeps its choice until it chooses again.
+func TestSubsetOfScopeValuesFromBefore(t *testing.T) {
+	f := newFixture(t)
+	f.g.set("alice", "a", "b")
+	f.g.set("admin", "a", "b")
+	admin := f.client("admin")
+	alice, db := f.clientDB("alice")
+	putTask(t, admin, scoped.Task{ID: "a1", Team: "a"})
+	putTask(t, admin, scoped.Task{ID: "b1", Team: "b"})
+	sync1(t, admin)
+	if _, err := db.Writer().Exec(`INSERT INTO syncgen_scopes (model, subset) VALUES ('tasks', '["a"]')`); err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, alice)
+	want(t, "alice (team a, chosen before)", alice, "a1")
+	putTask(t, admin, scoped.Task{ID: "b2", Team: "b"})
+	sync1(t, admin)
+	sync1(t, alice)
+	want(t, "alice (team a, chosen before)", alice, "a1")
+	syncOnly(t, alice, scoped.TaskQuery{}.Where(scoped.TaskFields.Team.In("a", "b")))
+	sync1(t, alice)
+	want(t, "alice (teams a and b)", alice, "a1", "b1", "b2")
 }
 
 // The feed refuses subsets it cannot apply with a 400 that says why.
