@@ -300,10 +300,9 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 			hasMore = true
 			break
 		}
-		outside := row.Gone == 2 || (row.Gone == 0 && !row.Deleted && where != nil && !where.Match([]byte(row.Data)))
-		switch {
-		case outside && fromStart: // the reader holds nothing yet to be told of
-		case row.Gone > 0 || outside || s.visible(ctx, m, row.Data):
+		send := row.Gone > 0 || s.visible(ctx, m, row.Data)
+		outside := row.Gone == 2 || (send && row.Gone == 0 && !row.Deleted && where != nil && !where.Match([]byte(row.Data)))
+		if send && !(outside && fromStart) { // from the start, the reader holds nothing to be told of
 			entry := m.entry(&row.storedRow)
 			if row.Gone == 1 || outside { // neither its record nor its version
 				entry = wire.Entry{ID: row.ID, Seq: strconv.FormatInt(row.Seq, 10), Left: !outside, Outside: outside}
