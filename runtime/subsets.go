@@ -237,48 +237,71 @@ func zeroKind(k Kind) any {
 // Match reports whether a record's JSON matches any of the subsets; a record that is not
 // a JSON object matches none.
 func (ss *Subsets) Match(record []byte) bool {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(record, &fields) != nil {
+	r := &matching{values: map[*Column]any{}}
+	if json.Unmarshal(record, &r.fields) != nil {
 		return false
 	}
 	for _, sub := range ss.subs {
-		if allHold(sub, fields) {
+		if allHold(sub, r) {
 			return true
 		}
 	}
 	return false
 }
 
-func allHold(terms []term, fields map[string]json.RawMessage) bool {
+// matching is a record being matched: its fields, and the values of those read so far.
+type matching struct {
+	fields map[string]json.RawMessage
+	values map[*Column]any
+}
+
+// notOfKind stands for a value not of its field's type: no condition holds on it.
+var notOfKind = new(int)
+
+// value is a field's value as its kind holds it: nil for null, the zero value for an
+// absent or null non-nullable field, notOfKind for a value not of the field's type.
+func (r *matching) value(col *Column) any {
+	if v, ok := r.values[col]; ok {
+		return v
+	}
+	raw, ok := r.fields[col.JSON]
+	for _, was := range slices.Backward(col.JSONWas) { // a record of an older app version
+		if !ok {
+			raw, ok = r.fields[was]
+		}
+	}
+	v, err := decodeKind(col.Kind, raw)
+	switch {
+	case err != nil:
+		v = notOfKind
+	case v == nil && !col.Nullable:
+		v = zeroKind(col.Kind)
+	}
+	r.values[col] = v
+	return v
+}
+
+func allHold(terms []term, r *matching) bool {
 	for _, t := range terms {
-		if !t.holds(fields) {
+		if !t.holds(r) {
 			return false
 		}
 	}
 	return true
 }
 
-func (t term) holds(fields map[string]json.RawMessage) bool {
+func (t term) holds(r *matching) bool {
 	if t.op == OpOr {
 		for _, a := range t.any {
-			if a.holds(fields) {
+			if a.holds(r) {
 				return true
 			}
 		}
 		return false
 	}
-	raw, ok := fields[t.col.JSON]
-	for _, was := range slices.Backward(t.col.JSONWas) { // a record of an older app version
-		if !ok {
-			raw, ok = fields[was]
-		}
-	}
-	v, err := decodeKind(t.col.Kind, raw)
-	if err != nil {
-		return false // not the field's type: no comparison holds, as in SQL
-	}
-	if v == nil && !t.col.Nullable {
-		v = zeroKind(t.col.Kind)
+	v := r.value(t.col)
+	if v == notOfKind {
+		return false // as in SQL, where such a value would not be stored
 	}
 	switch t.op {
 	case OpIsNull:
