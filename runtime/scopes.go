@@ -42,14 +42,14 @@ func (e *OutOfScopeError) Error() string {
 
 func (e *OutOfScopeError) Unwrap() error { return ErrOutOfScope }
 
-// scopeColumn is the SQLite column of a schema's scope field, "" when it has none.
-func scopeColumn(s *Schema) string {
-	for _, c := range s.Columns {
-		if c.Scope {
-			return c.Name
+// ScopeColumn is the schema's scope field (sync:"scope"), nil when it has none.
+func (s *Schema) ScopeColumn() *Column {
+	for i := range s.Columns {
+		if s.Columns[i].Scope {
+			return &s.Columns[i]
 		}
 	}
-	return ""
+	return nil
 }
 
 // SyncOnly makes the repository sync only the records of this model that match any of
@@ -132,6 +132,7 @@ type scopePull struct {
 	compiled *Subsets      // subsets compiled, nil with them
 	heldSubs []string      // the keys of the subsets held in full up to the cursor; nil: every record is
 	evicted  bool          // the records outside the subsets were removed from the device
+	stored   bool          // the model has a row in syncgen_scopes
 }
 
 // loadScopes reads a model's scope and subset state; full says the pull reads the feed
@@ -144,14 +145,15 @@ func loadScopes(ctx context.Context, q sqlx.QueryerContext, m syncModel, full bo
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read scopes: %w", err)
 	}
-	if subset.Valid && !subsets.Valid && scopeColumn(m.schema()) != "" {
+	sc.stored = err == nil
+	if scope := m.schema().ScopeColumn(); subset.Valid && !subsets.Valid && scope != nil {
 		// Scope values chosen before subsets took queries: the same choice, as a subset
 		// on the scope field, held and evicted for.
 		var values []json.RawMessage
 		if err := json.Unmarshal([]byte(subset.String), &values); err != nil {
 			return nil, fmt.Errorf("read scopes: %w", err)
 		}
-		old := []wire.Subset{{{Key: scopeKey(m.schema()), Op: string(OpIn), Values: values}}}
+		old := []wire.Subset{{{Key: scope.JSON, Op: string(OpIn), Values: values}}}
 		subsets = sql.NullString{String: subsetsKey(old), Valid: true}
 		evicted = subsets
 		if !heldSubs.Valid {
@@ -184,16 +186,6 @@ func loadScopes(ctx context.Context, q sqlx.QueryerContext, m syncModel, full bo
 		sc.evicted = evicted.String == subsets.String
 	}
 	return sc, nil
-}
-
-// scopeKey is the JSON key of a schema's scope field.
-func scopeKey(s *Schema) string {
-	for _, c := range s.Columns {
-		if c.Scope {
-			return c.JSON
-		}
-	}
-	return ""
 }
 
 // restart starts a read from the start over (a resync).
@@ -265,7 +257,7 @@ func (sc *scopePull) loseScope(ctx context.Context, tx *Tx, v string) (int, erro
 	s := sc.m.schema()
 	var ids []string
 	if err := sqlx.SelectContext(ctx, tx.q, &ids, `SELECT `+idColumn(s)+` FROM `+quoteIdent(s.Table)+
-		` WHERE `+quoteIdent(scopeColumn(s))+` = ?`, v); err != nil {
+		` WHERE `+quoteIdent(s.ScopeColumn().Name)+` = ?`, v); err != nil {
 		return 0, fmt.Errorf("drop scope %q: %w", v, err)
 	}
 	for _, id := range ids {
@@ -320,6 +312,9 @@ func (sc *scopePull) added() (FeedFilter, bool) {
 // save stores the held values and subsets in tx. When the app chose other subsets since
 // the pull began, only the subsets of both stay held.
 func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
+	if !sc.stored && sc.listed == nil && sc.held == nil && sc.heldSubs == nil {
+		return nil // nothing to keep: no row says the same
+	}
 	var now sql.NullString
 	err := tx.q.QueryRowxContext(ctx, `SELECT subsets FROM syncgen_scopes WHERE model = ?`, sc.m.schema().Table).Scan(&now)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -436,7 +431,7 @@ func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error
 	var outside []string
 	var args []any
 	if sc.listed != nil && sc.held != nil {
-		o := quoteIdent(scopeColumn(s)) + ` NOT IN (SELECT value FROM json_each(?))`
+		o := quoteIdent(s.ScopeColumn().Name) + ` NOT IN (SELECT value FROM json_each(?))`
 		outside, args = append(outside, o), append(args, subsetsKeyOf(sc.held))
 	}
 	evict := sc.compiled != nil && !sc.evicted

@@ -389,7 +389,7 @@ func (ss *Subsets) ScopeValues(s *Schema) (values []string, ok bool) {
 		}
 		values = append(values, these...)
 	}
-	return slices.Compact(slices.Sorted(slices.Values(values))), scopeColumn(s) != ""
+	return slices.Compact(slices.Sorted(slices.Values(values))), s.ScopeColumn() != nil
 }
 
 // sql is the subsets as a SQLite condition on the model's table: true for the rows that
