@@ -58,10 +58,10 @@ func (s *Schema) ScopeColumn() *Column {
 // SyncOnly(ctx, Query{}) syncs all the user may see again; no queries sync nothing. The
 // queries may use Eq, Ne, Lt, Le, Gt, Ge, In, NotIn, HasPrefix, IsNull, NotNull and Or on
 // fields that travel and hold strings, numbers, booleans or times; anything else is an
-// error that says so. It takes effect at the next pull: the records of a query added are
-// read from the start once; those no query matches any more leave the device (records
-// with queued writes stay until the writes are pushed), and so does a record an edit
-// takes out of every query. The choice is kept in the database.
+// error that says so. It takes effect at the next pull (at once under Run): the records
+// of a query added are read from the start once; those no query matches any more leave
+// the device (records with queued writes stay until the writes are pushed), and so does
+// a record an edit takes out of every query. The choice is kept in the database.
 func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 	if err := s.repo.check(); err != nil {
 		return err
@@ -88,6 +88,12 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 		}
 		stored = subsetsKey(subsets)
 	}
+	defer func() {
+		select {
+		case s.repo.rechose <- struct{}{}:
+		default:
+		}
+	}()
 	return s.repo.tx(ctx, nil, func(tx *Tx) error {
 		sc, err := loadScopes(ctx, tx.q, s, false)
 		if err != nil {

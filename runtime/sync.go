@@ -220,7 +220,7 @@ func (r *Repo) setStatus(f func(*Status)) {
 
 // Run keeps syncing until ctx ends or the repository closes: a round every interval
 // (WithSyncInterval), at once when the server announces changes (the protocol's events
-// stream), a push soon after each local write, and, after failures, rounds spaced by
+// stream) or the app calls SyncOnly, a push soon after each local write, and, after failures, rounds spaced by
 // backoff. Queued writes wait out their own backoff. Every nth round is a full
 // pull (WithFullPullEvery). It returns nil when the repository closes, ctx.Err() when ctx
 // ends. One Run at a time.
@@ -267,8 +267,8 @@ func (r *Repo) Run(ctx context.Context) error {
 }
 
 // pushUntil pushes after local writes and when a write's backoff ends, until the timer
-// fires or the server announces changes (nil), ctx ends (its error) or the repository
-// closes (nil).
+// fires, the server announces changes or the app chooses what to sync (nil), ctx ends
+// (its error) or the repository closes (nil).
 func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-chan struct{}) error {
 	defer until.Stop()
 	for {
@@ -290,6 +290,9 @@ func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-cha
 			due.Stop()
 			return nil
 		case <-announced:
+			due.Stop()
+			return nil
+		case <-r.rechose:
 			due.Stop()
 			return nil
 		case <-due.C:

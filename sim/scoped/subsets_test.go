@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +210,35 @@ func TestSubsetsRefusedByTheServer(t *testing.T) {
 		}
 	}
 	sync1(t, alice) // the choice stays every task
+}
+
+// Under Run, a new choice is pulled at once, not at the next interval.
+func TestSubsetsRunPullsANewChoice(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFixture(t)
+	f.g.set("alice", "a")
+	f.g.set("admin", "a")
+	admin, alice := f.client("admin"), f.client("alice")
+	putTask(t, admin, scoped.Task{ID: "a1", Team: "a", Priority: 1})
+	putTask(t, admin, scoped.Task{ID: "a2", Team: "a", Priority: 2})
+	sync1(t, admin)
+	syncOnly(t, alice, scoped.TaskQuery{}.Where(scoped.TaskFields.Priority.Eq(1)))
+	sync1(t, alice)
+	done := make(chan error, 1)
+	go func() { done <- alice.Run(ctx) }() // its interval is 30 s: only the choice can pull
+	// Run's first round, and the pull its event stream asks for when it connects.
+	for alice.Status().LastSync.IsZero() || time.Since(alice.Status().LastSync) < 200*time.Millisecond {
+		time.Sleep(10 * time.Millisecond)
+	}
+	syncOnly(t, alice, scoped.TaskQuery{}.Where(scoped.TaskFields.Priority.Eq(2)))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if got := ids(t, alice); slices.Equal(got, []string{"a2"}) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("Run did not pull the new choice: alice holds %v", got)
+		}
+	}
+	cancel()
+	<-done
 }
