@@ -36,7 +36,7 @@ var (
 	_ runtime.Remote          = (*Protocol)(nil)
 	_ runtime.VersionedRemote = (*Protocol)(nil)
 	_ runtime.ChangeFeed      = (*Protocol)(nil)
-	_ runtime.ScopedFeed      = (*Protocol)(nil)
+	_ runtime.FilteredFeed    = (*Protocol)(nil)
 	_ runtime.Batcher         = (*Protocol)(nil)
 	_ runtime.Notifier        = (*Protocol)(nil)
 )
@@ -204,12 +204,12 @@ func (p *Protocol) entry(ctx context.Context, e *runtime.Endpoint, method string
 
 // Changes reads one page of a model's change feed.
 func (p *Protocol) Changes(ctx context.Context, e *runtime.Endpoint, cursor string) (*runtime.Changes, error) {
-	return p.ChangesIn(ctx, e, cursor, nil)
+	return p.ChangesFiltered(ctx, e, cursor, runtime.FeedFilter{})
 }
 
-// ChangesIn reads one page of a model's change feed narrowed to the records of some
-// scope values (nil: all the reader may see).
-func (p *Protocol) ChangesIn(ctx context.Context, e *runtime.Endpoint, cursor string, scopes []string) (*runtime.Changes, error) {
+// ChangesFiltered reads one page of a model's change feed narrowed to some scope values
+// and to the records of some subsets.
+func (p *Protocol) ChangesFiltered(ctx context.Context, e *runtime.Endpoint, cursor string, f runtime.FeedFilter) (*runtime.Changes, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -221,8 +221,15 @@ func (p *Protocol) ChangesIn(ctx context.Context, e *runtime.Endpoint, cursor st
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	for _, s := range scopes {
+	for _, s := range f.Scopes {
 		q.Add(wire.QueryScope, s)
+	}
+	if f.Where != nil {
+		where, err := json.Marshal(f.Where)
+		if err != nil {
+			return nil, err
+		}
+		q.Set(wire.QueryWhere, string(where))
 	}
 	u.RawQuery = q.Encode()
 	var page wire.Changes
@@ -250,8 +257,8 @@ func (p *Protocol) ChangesIn(ctx context.Context, e *runtime.Endpoint, cursor st
 	for _, c := range page.Changes {
 		// A change without an id goes on too: the pull skips it with an error event and
 		// keeps the rest of the page.
-		ch := runtime.Change{ID: c.ID, Stored: stored(c), Left: c.Left}
-		if c.Left {
+		ch := runtime.Change{ID: c.ID, Stored: stored(c), Left: c.Left, Outside: c.Outside}
+		if c.Left || c.Outside {
 			ch.Stored = runtime.Stored{Version: c.Version}
 		}
 		out.Changes = append(out.Changes, ch)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/syncgen/syncgen/wire"
 )
 
 // Remote is the server a repository syncs with: remote.NewREST for a plain REST API, or
@@ -127,13 +129,22 @@ type Change struct {
 	Stored
 	// Left says the record moved out of the reader's scopes: the local copy goes.
 	Left bool
+	// Outside says the record changed and matches none of the subsets the reader asked
+	// for: the local copy goes once nothing of it waits to be pushed.
+	Outside bool
 }
 
-// ScopedFeed is implemented by change feeds that can be narrowed to some scope values;
-// a client reads a newly granted scope's records through it (scopes.go).
-type ScopedFeed interface {
-	// ChangesIn is Changes narrowed to the records of the given scope values.
-	ChangesIn(ctx context.Context, e *Endpoint, cursor string, scopes []string) (*Changes, error)
+// FeedFilter narrows a change feed.
+type FeedFilter struct {
+	Scopes []string      // some of the scope values the reader may see; nil: all of them
+	Where  []wire.Subset // the records of any of these subsets; nil: every record
+}
+
+// FilteredFeed is implemented by change feeds that can be narrowed: a client reads a
+// newly granted scope's records, and syncs only its subsets, through it (scopes.go).
+type FilteredFeed interface {
+	// ChangesFiltered is Changes narrowed by f.
+	ChangesFiltered(ctx context.Context, e *Endpoint, cursor string, f FeedFilter) (*Changes, error)
 }
 
 // ErrCursorExpired is returned by a change feed whose server no longer keeps the deletes

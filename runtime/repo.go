@@ -111,6 +111,7 @@ type Repo struct {
 	bg      sync.WaitGroup // subscriptions' and event subscribers' goroutines
 	running atomic.Bool
 	kick    chan struct{} // a commit queued writes: Run pushes
+	rechose chan struct{} // the app chose what to sync (SyncOnly): Run pulls
 
 	mu          sync.Mutex
 	rand        *rand.Rand
@@ -162,6 +163,7 @@ func NewRepo(db *DB, remote Remote, pkg Package, opts ...Option) (*Repo, error) 
 		watchers:    map[string]map[chan struct{}]struct{}{},
 		subscribers: map[chan Event]struct{}{},
 		kick:        make(chan struct{}, 1),
+		rechose:     make(chan struct{}, 1),
 		notify:      make(chan struct{}),
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/syncgen/syncgen/wire"
 )
 
 // Scopes (docs/SCOPES.md): a model with a sync:"scope" field is filtered by the server,
@@ -41,39 +42,77 @@ func (e *OutOfScopeError) Error() string {
 
 func (e *OutOfScopeError) Unwrap() error { return ErrOutOfScope }
 
-// scopeColumn is the SQLite column of a schema's scope field, "" when it has none.
-func scopeColumn(s *Schema) string {
-	for _, c := range s.Columns {
-		if c.Scope {
-			return c.Name
+// ScopeColumn is the schema's scope field (sync:"scope"), nil when it has none.
+func (s *Schema) ScopeColumn() *Column {
+	for i := range s.Columns {
+		if s.Columns[i].Scope {
+			return &s.Columns[i]
 		}
 	}
-	return ""
+	return nil
 }
 
-// SyncOnly makes the repository sync only the records of this model that q selects,
-// among those the user may see (the server intersects the two); the zero query syncs
-// every record the user may see again. q may hold only conditions on the model's scope
-// field, Eq or In: the server filters by those in SQL. It takes effect at the next pull:
-// records of a scope value added arrive, those of a value removed leave the device
-// (records with queued writes stay until the writes are pushed). The choice is kept in
-// the database.
-func (s *Store[T]) SyncOnly(ctx context.Context, q Query) error {
+// SyncOnly makes the repository sync only the records of this model that match any of
+// qs, among those the user may see (the server intersects the two): the projects open on
+// this device, the last 30 days of orders. A zero Query matches every record, so
+// SyncOnly(ctx, Query{}) syncs all the user may see again; no queries sync nothing. The
+// queries may use Eq, Ne, Lt, Le, Gt, Ge, In, NotIn, HasPrefix, IsNull, NotNull and Or on
+// fields that travel and hold strings, numbers, booleans or times; anything else is an
+// error that says so. It takes effect at the next pull (at once under Run): the records
+// of a query added are read from the start once; those no query matches any more leave
+// the device (records with queued writes stay until the writes are pushed), and so does
+// a record an edit takes out of every query. The choice is kept in the database.
+func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 	if err := s.repo.check(); err != nil {
 		return err
 	}
-	values, err := subsetOf(s.s, q)
-	if err != nil {
-		return fmt.Errorf("sync only %s: %w", s.s.Model, err)
+	var subsets []wire.Subset // nil: every record
+	for i, q := range qs {
+		sub, err := subsetOf(s.s, q)
+		if err != nil {
+			return fmt.Errorf("sync only %s: query %d: %w", s.s.Model, i+1, err)
+		}
+		if len(sub) == 0 {
+			subsets = nil
+			break
+		}
+		subsets = append(subsets, sub)
 	}
-	var subset any // NULL: every value
-	if values != nil {
-		b, _ := json.Marshal(values)
-		subset = string(b)
+	if subsets == nil && len(qs) == 0 {
+		subsets = []wire.Subset{}
 	}
+	var stored any // NULL: every record
+	if subsets != nil {
+		if _, err := CompileSubsets(s.s, subsets); err != nil {
+			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
+		}
+		stored = subsetsKey(subsets)
+	}
+	defer func() {
+		select {
+		case s.repo.rechose <- struct{}{}:
+		default:
+		}
+	}()
 	return s.repo.tx(ctx, nil, func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, subset) VALUES (?, ?)
-			ON CONFLICT (model) DO UPDATE SET subset = excluded.subset`, s.s.Table, subset)
+		sc, err := loadScopes(ctx, tx.q, s, false)
+		if err != nil {
+			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
+		}
+		switch keys := (&scopePull{subsets: subsets}).subsetKeys(); {
+		case sc.heldSubs == nil && subsets == nil:
+		case sc.heldSubs == nil: // the device holds every record, so it holds the new choice
+			sc.heldSubs = keys
+		case subsets != nil: // what a dropped subset held goes: adding it again reads it again
+			sc.heldSubs = intersect(sc.heldSubs, keys)
+		}
+		var held any
+		if sc.heldSubs != nil {
+			held = subsetsKeyOf(sc.heldSubs)
+		}
+		_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, subsets, subsets_held) VALUES (?, ?, ?)
+			ON CONFLICT (model) DO UPDATE SET subsets = excluded.subsets, subsets_held = excluded.subsets_held, subset = NULL`,
+			s.s.Table, stored, held)
 		if err != nil {
 			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
 		}
@@ -81,79 +120,76 @@ func (s *Store[T]) SyncOnly(ctx context.Context, q Query) error {
 	})
 }
 
-// subsetOf is the scope values a query selects, sorted; nil for every value.
-func subsetOf(s *Schema, q Query) ([]string, error) {
-	col := scopeColumn(s)
-	if col == "" {
-		return nil, fmt.Errorf("%s has no sync:\"scope\" field to narrow the sync by", s.Model)
-	}
-	if q.HasWindow() || len(q.orders) > 0 {
-		return nil, errors.New("a subset is a set of records: it takes no limit, offset or order")
-	}
-	var values []string
-	for i, c := range q.Conditions() {
-		if c == nil || c.Column != col || (c.Op != OpEq && c.Op != OpIn) {
-			return nil, fmt.Errorf("condition %d: a subset can be narrowed only by the scope field (%s) with Eq or In; other conditions are answered locally by queries", i+1, col)
-		}
-		var these []string
-		for _, v := range c.Values {
-			str, ok := v.(string)
-			if !ok {
-				str = fmt.Sprint(v)
-			}
-			these = append(these, str)
-		}
-		if i == 0 {
-			values = these
-		} else {
-			values = intersect(values, these)
-		}
-	}
-	if values == nil && len(q.Conditions()) > 0 {
-		values = []string{}
-	}
-	if values != nil { // sorted, and still empty rather than nil when nothing is chosen
-		values = append([]string{}, slices.Compact(slices.Sorted(slices.Values(values)))...)
-	}
-	return values, nil
+// subsetsKey is subsets' JSON, which also names them: equal choices have equal keys.
+func subsetsKey[S wire.Subset | []wire.Subset](s S) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
-// scopePull is one pull's view of a model's scopes.
+// scopePull is one pull's view of a model's scopes and subsets.
 type scopePull struct {
 	m      syncModel
 	held   []string // values held in full up to the cursor; nil: not known
-	subset []string // the app's choice (SyncScopes); nil: every value
 	full   bool     // the feed is read from the start: its pages bring every listed value
-	first  bool     // no scoped page applied yet in this read
+	first  bool     // no page applied yet in this read
 	listed []string // the last page's values; nil: the model is not filtered by scope
+
+	subsets  []wire.Subset // the app's choice (SyncOnly); nil: every record
+	compiled *Subsets      // subsets compiled, nil with them
+	heldSubs []string      // the keys of the subsets held in full up to the cursor; nil: every record is
+	evicted  bool          // the records outside the subsets were removed from the device
+	stored   bool          // the model has a row in syncgen_scopes
 }
 
-// loadScopes reads a model's scope state.
-func (r *Repo) loadScopes(ctx context.Context, m syncModel, full bool) (*scopePull, error) {
+// loadScopes reads a model's scope and subset state; full says the pull reads the feed
+// from the start.
+func loadScopes(ctx context.Context, q sqlx.QueryerContext, m syncModel, full bool) (*scopePull, error) {
 	sc := &scopePull{m: m, full: full, first: true}
-	if scopeColumn(m.schema()) == "" {
-		return sc, nil
-	}
-	var held, subset sql.NullString
-	err := r.db.reader.QueryRowxContext(ctx, `SELECT held, subset FROM syncgen_scopes WHERE model = ?`, m.schema().Table).Scan(&held, &subset)
+	var held, subset, subsets, heldSubs, evicted sql.NullString
+	err := q.QueryRowxContext(ctx, `SELECT held, subset, subsets, subsets_held, evicted FROM syncgen_scopes WHERE model = ?`,
+		m.schema().Table).Scan(&held, &subset, &subsets, &heldSubs, &evicted)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read scopes: %w", err)
 	}
-	if held.Valid {
-		if err := json.Unmarshal([]byte(held.String), &sc.held); err != nil {
+	sc.stored = err == nil
+	if scope := m.schema().ScopeColumn(); subset.Valid && !subsets.Valid && scope != nil {
+		// Scope values chosen before subsets took queries: the same choice, as a subset
+		// on the scope field, held and evicted for.
+		var values []json.RawMessage
+		if err := json.Unmarshal([]byte(subset.String), &values); err != nil {
 			return nil, fmt.Errorf("read scopes: %w", err)
 		}
-		if sc.held == nil {
-			sc.held = []string{}
+		old := []wire.Subset{{{Key: scope.JSON, Op: string(OpIn), Values: values}}}
+		subsets = sql.NullString{String: subsetsKey(old), Valid: true}
+		evicted = subsets
+		if !heldSubs.Valid {
+			heldSubs = sql.NullString{String: subsetsKeyOf([]string{subsetsKey(old[0])}), Valid: true}
 		}
 	}
-	if subset.Valid {
-		if err := json.Unmarshal([]byte(subset.String), &sc.subset); err != nil {
-			return nil, fmt.Errorf("read scopes: %w", err)
+	for _, f := range []struct {
+		col sql.NullString
+		dst any
+	}{{held, &sc.held}, {subsets, &sc.subsets}, {heldSubs, &sc.heldSubs}} {
+		if f.col.Valid {
+			if err := json.Unmarshal([]byte(f.col.String), f.dst); err != nil {
+				return nil, fmt.Errorf("read scopes: %w", err)
+			}
 		}
-		if sc.subset == nil {
-			sc.subset = []string{}
+	}
+	if held.Valid && sc.held == nil {
+		sc.held = []string{}
+	}
+	if heldSubs.Valid && sc.heldSubs == nil {
+		sc.heldSubs = []string{}
+	}
+	if subsets.Valid {
+		if sc.subsets == nil {
+			sc.subsets = []wire.Subset{}
 		}
+		if sc.compiled, err = CompileSubsets(m.schema(), sc.subsets); err != nil {
+			return nil, fmt.Errorf("read subsets: %w", err)
+		}
+		sc.evicted = evicted.String == subsets.String
 	}
 	return sc, nil
 }
@@ -161,27 +197,21 @@ func (r *Repo) loadScopes(ctx context.Context, m syncModel, full bool) (*scopePu
 // restart starts a read from the start over (a resync).
 func (sc *scopePull) restart() { sc.full, sc.first = true, true }
 
-// changes reads a feed page, narrowed to the subset when the app chose one.
-func (sc *scopePull) changes(ctx context.Context, feed ChangeFeed, cursor string, only []string) (*Changes, error) {
-	if only == nil {
-		only = sc.subset
+// changes reads a feed page, narrowed by f.
+func (sc *scopePull) changes(ctx context.Context, feed ChangeFeed, cursor string, f FeedFilter) (*Changes, error) {
+	if f.Scopes == nil && f.Where == nil {
+		return feed.Changes(ctx, sc.m.endpoint(), cursor)
 	}
-	if only != nil {
-		sf, ok := feed.(ScopedFeed)
-		if !ok {
-			return nil, fmt.Errorf("pull %s: the remote cannot narrow its feed by scope (SyncScopes needs the syncgen protocol)", sc.m.schema().Model)
-		}
-		if len(only) == 0 { // nothing chosen: nothing to read, and the cursor stays
-			return &Changes{Cursor: cursor, Scopes: []string{}}, nil
-		}
-		return sf.ChangesIn(ctx, sc.m.endpoint(), cursor, only)
+	ff, ok := feed.(FilteredFeed)
+	if !ok {
+		return nil, fmt.Errorf("pull %s: the remote cannot narrow its feed (SyncOnly needs the syncgen protocol)", sc.m.schema().Model)
 	}
-	return feed.Changes(ctx, sc.m.endpoint(), cursor)
+	return ff.ChangesFiltered(ctx, sc.m.endpoint(), cursor, f)
 }
 
-// apply applies a page's scope news in tx: the records that left, the values lost. It
-// returns how many local records went.
-func (sc *scopePull) apply(ctx context.Context, tx *Tx, r *Repo, listed []string, left []string) (int, error) {
+// apply applies a page's scope news in tx: the records that left, the values lost, the
+// records now outside the subsets. It returns how many local records went.
+func (sc *scopePull) apply(ctx context.Context, tx *Tx, listed, left, outside []string) (int, error) {
 	n := 0
 	for _, id := range left {
 		if err := sc.m.leave(ctx, tx, id, &OutOfScopeError{Model: sc.m.schema().Model, ID: id}); err != nil {
@@ -189,77 +219,72 @@ func (sc *scopePull) apply(ctx context.Context, tx *Tx, r *Repo, listed []string
 		}
 		n++
 	}
+	for _, id := range outside {
+		gone, err := sc.m.unsync(ctx, tx, id)
+		if err != nil {
+			return n, err
+		}
+		n += gone
+	}
+	if sc.full && sc.first {
+		sc.heldSubs = nil
+		if sc.subsets != nil {
+			sc.heldSubs = sc.subsetKeys()
+		}
+	}
 	if listed == nil {
+		sc.first = false
 		return n, nil
 	}
 	slices.Sort(listed)
 	sc.listed = listed
-	var deferred []string // dropped from the subset, with writes still queued: later
-	if sc.held != nil {
-		var lost []string
-		for _, v := range sc.held {
-			if !slices.Contains(listed, v) {
-				lost = append(lost, v)
-			}
-		}
-		for _, v := range lost {
-			k, later, err := sc.loseScope(ctx, tx, v)
+	for _, v := range sc.held {
+		if !slices.Contains(listed, v) {
+			k, err := sc.loseScope(ctx, tx, v)
 			n += k
 			if err != nil {
 				return n, err
-			}
-			if later {
-				deferred = append(deferred, v)
 			}
 		}
 	}
 	switch {
 	case sc.full && sc.first:
 		sc.held = slices.Clone(listed)
-	case sc.full:
-		sc.held = intersect(sc.held, listed)
 	case sc.held != nil:
 		sc.held = intersect(sc.held, listed)
-	}
-	if len(deferred) > 0 { // still held, so that a later pull removes the rest
-		sc.held = slices.Compact(slices.Sorted(slices.Values(append(sc.held, deferred...))))
 	}
 	sc.first = false
 	return n, nil
 }
 
-// loseScope removes the local records of a scope value the pull no longer lists. Their
-// queued writes are dead letters when the user lost the value; when the app dropped it
-// from its subset, records with queued writes stay until those are pushed, and later
-// says the value must stay held until then.
-func (sc *scopePull) loseScope(ctx context.Context, tx *Tx, v string) (n int, later bool, err error) {
+// loseScope removes the local records of a scope value the pull no longer lists; their
+// queued writes are dead letters.
+func (sc *scopePull) loseScope(ctx context.Context, tx *Tx, v string) (int, error) {
 	s := sc.m.schema()
-	chosen := sc.subset != nil && !slices.Contains(sc.subset, v)
-	query := `SELECT ` + idColumn(s) + ` FROM ` + quoteIdent(s.Table) + ` WHERE ` + quoteIdent(scopeColumn(s)) + ` = ?`
-	if chosen {
-		query += ` AND ` + idColumn(s) + ` NOT IN (SELECT record_id FROM syncgen_outbox WHERE model = ?)`
-	}
-	args := []any{v}
-	if chosen {
-		args = append(args, s.Table)
-	}
 	var ids []string
-	if err := sqlx.SelectContext(ctx, tx.q, &ids, query, args...); err != nil {
-		return 0, false, fmt.Errorf("drop scope %q: %w", v, err)
+	if err := sqlx.SelectContext(ctx, tx.q, &ids, `SELECT `+idColumn(s)+` FROM `+quoteIdent(s.Table)+
+		` WHERE `+quoteIdent(s.ScopeColumn().Name)+` = ?`, v); err != nil {
+		return 0, fmt.Errorf("drop scope %q: %w", v, err)
 	}
 	for _, id := range ids {
 		if err := sc.m.leave(ctx, tx, id, &OutOfScopeError{Model: s.Model, ID: id, Scope: v}); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 	}
-	if chosen {
-		err := tx.q.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+quoteIdent(s.Table)+` WHERE `+quoteIdent(scopeColumn(s))+` = ?)`, v).Scan(&later)
-		if err != nil {
-			return 0, false, fmt.Errorf("drop scope %q: %w", v, err)
-		}
-	}
-	return len(ids), later, nil
+	return len(ids), nil
 }
+
+// subsetKeys is the keys of the chosen subsets.
+func (sc *scopePull) subsetKeys() []string {
+	keys := make([]string, len(sc.subsets))
+	for i, s := range sc.subsets {
+		keys[i] = subsetsKey(s)
+	}
+	return keys
+}
+
+// main is the filter of the main feed: the subsets chosen, every scope value.
+func (sc *scopePull) main() FeedFilter { return FeedFilter{Where: sc.subsets} }
 
 // gained is the values listed by the last page and not held in full.
 func (sc *scopePull) gained() []string {
@@ -272,61 +297,127 @@ func (sc *scopePull) gained() []string {
 	return out
 }
 
-// save stores the held values in tx.
+// added is the filter that reads the subsets chosen and not held in full (all: every
+// record), and whether there are any.
+func (sc *scopePull) added() (FeedFilter, bool) {
+	switch {
+	case sc.heldSubs == nil: // every record is held
+		return FeedFilter{}, false
+	case sc.subsets == nil:
+		return FeedFilter{}, true
+	}
+	var f FeedFilter
+	for _, s := range sc.subsets {
+		if !slices.Contains(sc.heldSubs, subsetsKey(s)) {
+			f.Where = append(f.Where, s)
+		}
+	}
+	return f, f.Where != nil
+}
+
+// save stores the held values and subsets in tx. When the app chose other subsets since
+// the pull began, only the subsets of both stay held.
 func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
-	if sc.listed == nil && sc.held == nil {
-		return nil
+	if !sc.stored && sc.listed == nil && sc.held == nil && sc.heldSubs == nil {
+		return nil // nothing to keep: no row says the same
 	}
-	held := sc.held
-	if held == nil {
-		held = []string{}
+	var now sql.NullString
+	err := tx.q.QueryRowxContext(ctx, `SELECT subsets FROM syncgen_scopes WHERE model = ?`, sc.m.schema().Table).Scan(&now)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("save scopes: %w", err)
 	}
-	b, _ := json.Marshal(held)
-	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, held) VALUES (?, ?)
-		ON CONFLICT (model) DO UPDATE SET held = excluded.held`, sc.m.schema().Table, string(b))
+	if sc.heldSubs != nil && now.Valid && now.String != subsetsKey(sc.subsets) {
+		var chosen []wire.Subset
+		if err := json.Unmarshal([]byte(now.String), &chosen); err != nil {
+			return fmt.Errorf("save scopes: %w", err)
+		}
+		sc.heldSubs = intersect(sc.heldSubs, (&scopePull{subsets: chosen}).subsetKeys())
+	}
+	var held, heldSubs any
+	if sc.listed != nil || sc.held != nil {
+		held = "[]"
+		if sc.held != nil {
+			held = subsetsKeyOf(sc.held)
+		}
+	}
+	if sc.heldSubs != nil {
+		heldSubs = subsetsKeyOf(sc.heldSubs)
+	}
+	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, held, subsets_held) VALUES (?, ?, ?)
+		ON CONFLICT (model) DO UPDATE SET held = excluded.held, subsets_held = excluded.subsets_held`, sc.m.schema().Table, held, heldSubs)
 	if err != nil {
 		return fmt.Errorf("save scopes: %w", err)
 	}
 	return nil
 }
 
-// catchUp reads the records of the values gained, from the start of a feed narrowed to
-// them; with its last page they are held. The main cursor does not move: the catch-up
-// overlaps the feed, and a record read twice is applied once.
+func subsetsKeyOf(v []string) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// catchUp reads what the device holds not in full: the records of the values gained,
+// from the start of a feed narrowed to them, then the records of the subsets added; with
+// each read's last page they are held. The main cursor does not move: the reads overlap
+// the feed, and a record read twice is applied once.
 func (r *Repo) catchUp(ctx context.Context, sc *scopePull, feed ChangeFeed, rep *SyncReport) error {
-	gained := sc.gained()
-	if len(gained) == 0 {
-		return nil
+	if gained := sc.gained(); len(gained) > 0 {
+		f := sc.main()
+		f.Scopes = gained
+		err := r.readAll(ctx, sc, feed, f, rep, func(listed []string) {
+			if listed != nil {
+				sc.held = slices.Sorted(slices.Values(append(sc.held, intersect(gained, listed)...)))
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("read the records of a scope gained: %w", err)
+		}
 	}
+	if f, ok := sc.added(); ok {
+		err := r.readAll(ctx, sc, feed, f, rep, func([]string) {
+			if f.Where == nil {
+				sc.heldSubs = nil
+				return
+			}
+			for _, s := range f.Where {
+				sc.heldSubs = append(sc.heldSubs, subsetsKey(s))
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("read the records of a subset added: %w", err)
+		}
+	}
+	return nil
+}
+
+// readAll reads a narrowed feed from the start and applies it; held runs in the
+// transaction of its last page, with that page's scope values, before the state is saved.
+func (r *Repo) readAll(ctx context.Context, sc *scopePull, feed ChangeFeed, f FeedFilter, rep *SyncReport, held func(listed []string)) error {
 	cursor := ""
 	given := map[string]bool{"": true}
 	for {
-		page, err := sc.changes(ctx, feed, cursor, gained)
+		page, err := sc.changes(ctx, feed, cursor, f)
 		if err != nil {
-			return fmt.Errorf("read the records of a scope gained: %w", err)
+			return err
 		}
 		if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
 			return err
 		}
-		// "Left" here means left the gained values, not all the client syncs: a record
+		// "Left" here means left the values read, not all the client syncs: a record
 		// that moved from one to another it syncs must stay. The main feed reports
-		// records that leave everything it syncs.
-		recs, _ := feedRecords(page)
+		// records that leave everything it syncs. From the start nothing is "outside".
+		recs, _, _ := feedRecords(page)
 		d, err := sc.m.decodePage(recs)
 		if err != nil {
 			return err
 		}
 		last := !page.HasMore
 		err = sc.m.applyPage(ctx, d, rep, func(tx *Tx, _ pageInfo) (int, error) {
-			n := 0
 			if !last {
-				return n, nil
+				return 0, nil
 			}
-			if page.Scopes != nil {
-				sc.held = append(sc.held, intersect(gained, page.Scopes)...)
-				slices.Sort(sc.held)
-			}
-			return n, sc.save(ctx, tx)
+			held(page.Scopes)
+			return 0, sc.save(ctx, tx)
 		})
 		if err != nil || last {
 			return err
@@ -335,79 +426,76 @@ func (r *Repo) catchUp(ctx context.Context, sc *scopePull, feed ChangeFeed, rep 
 	}
 }
 
-// strays removes, after a pull, the local records of scope values not held (a device's
-// own writes outside its subset, or to a value lost while they were queued) once nothing
-// of them waits to be pushed: the device holds only what it syncs.
+// strays removes, after a pull, the local records the device does not sync once nothing
+// of them waits to be pushed: of scope values not held (a device's own writes to a value
+// lost while they were queued), and, after the app chose subsets or a write of the model
+// was pushed since the last look, those outside all of them. (A record an edit on the
+// server takes out of the subsets comes from the feed as "outside"; the device's own
+// writes may be of a scope value the server does not read for it, so it looks itself.)
 func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error {
-	if sc.listed == nil || sc.held == nil {
+	s := sc.m.schema()
+	var outside []string
+	var args []any
+	if sc.listed != nil && sc.held != nil {
+		o := quoteIdent(s.ScopeColumn().Name) + ` NOT IN (SELECT value FROM json_each(?))`
+		outside, args = append(outside, o), append(args, subsetsKeyOf(sc.held))
+	}
+	evict := sc.compiled != nil && !sc.evicted
+	if evict {
+		where, a := sc.compiled.sql()
+		outside, args = append(outside, `NOT `+where), append(args, a...)
+	}
+	if len(outside) == 0 {
 		return nil
 	}
-	s := sc.m.schema()
-	query := `SELECT ` + idColumn(s) + ` FROM ` + quoteIdent(s.Table) + ` WHERE ` +
-		idColumn(s) + ` NOT IN (SELECT record_id FROM syncgen_outbox WHERE model = ?)`
-	args := []any{s.Table}
-	if len(sc.held) > 0 {
-		query += ` AND ` + quoteIdent(scopeColumn(s)) + ` NOT IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(sc.held)), ", ") + `)`
-		for _, v := range sc.held {
-			args = append(args, v)
-		}
-	}
 	var ids []string
-	if err := sqlx.SelectContext(ctx, r.db.reader, &ids, query, args...); err != nil {
-		return fmt.Errorf("find records outside the scopes synced: %w", err)
+	if err := sqlx.SelectContext(ctx, r.db.reader, &ids, `SELECT `+idColumn(s)+` FROM `+quoteIdent(s.Table)+
+		` WHERE (`+strings.Join(outside, ` OR `)+`) AND `+idColumn(s)+` NOT IN (SELECT record_id FROM syncgen_outbox WHERE model = ?)`,
+		append(args, s.Table)...); err != nil {
+		return fmt.Errorf("find records outside what the device syncs: %w", err)
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 && !evict {
 		return nil
 	}
 	return r.tx(ctx, rep, func(tx *Tx) error {
 		for _, id := range ids {
-			var pending bool // queued since the read above: it stays
-			if err := tx.q.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM syncgen_outbox WHERE model = ? AND record_id = ?)`, s.Table, id).Scan(&pending); err != nil {
+			if _, err := sc.m.unsync(ctx, tx, id); err != nil {
 				return err
 			}
-			if pending {
-				continue
-			}
-			if err := sc.m.leave(ctx, tx, id, nil); err != nil {
-				return err
+		}
+		if evict {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = subsets WHERE model = ? AND subsets = ?`, s.Table, subsetsKey(sc.subsets)); err != nil {
+				return fmt.Errorf("save subsets: %w", err)
 			}
 		}
 		return nil
 	})
 }
 
-// chosen leaves out of a listing (a hydrate) the records outside the app's subset
-// (SyncOnly), which a listing does not narrow by.
+// chosen leaves out of a listing (a hydrate) the records outside the app's subsets
+// (SyncOnly), which a listing is not narrowed by.
 func (sc *scopePull) chosen(recs []remoteRecord) []remoteRecord {
-	if sc.subset == nil {
+	if sc.compiled == nil {
 		return recs
 	}
-	var key string
-	for _, c := range sc.m.schema().Columns {
-		if c.Scope {
-			key = c.JSON
-		}
-	}
-	return slices.DeleteFunc(recs, func(r remoteRecord) bool {
-		var fields map[string]json.RawMessage
-		var v string
-		if json.Unmarshal(r.raw, &fields) == nil && json.Unmarshal(fields[key], &v) == nil {
-			return !slices.Contains(sc.subset, v)
-		}
-		return false // not an object: the decode reports it
-	})
+	return slices.DeleteFunc(recs, func(r remoteRecord) bool { return !sc.compiled.Match(r.raw) })
 }
 
-// feedRecords splits a feed page into the records to reconcile and the ids that left.
-func feedRecords(page *Changes) (recs []remoteRecord, left []string) {
+// feedRecords splits a feed page into the records to reconcile, the ids that left the
+// reader's scopes and those now outside its subsets.
+func feedRecords(page *Changes) (recs []remoteRecord, left, outside []string) {
 	for _, c := range page.Changes {
-		if c.Left {
+		switch {
+		case c.Left:
 			left = append(left, c.ID)
+			continue
+		case c.Outside:
+			outside = append(outside, c.ID)
 			continue
 		}
 		recs = append(recs, remoteRecord{id: c.ID, raw: c.Record, version: c.Version})
 	}
-	return recs, left
+	return recs, left, outside
 }
 
 func intersect(a, b []string) []string {
@@ -441,4 +529,29 @@ func (s *Store[T]) leave(ctx context.Context, tx *Tx, id string, cause error) er
 	}
 	tx.event(Event{Kind: EventLeft, Model: s.s.Model, ID: id})
 	return nil
+}
+
+// unsync removes a record the device no longer syncs (outside its subsets, or of a scope
+// value it does not hold) unless something of it waits to be pushed, which keeps it
+// until then. It returns 1 when a local record went.
+func (s *Store[T]) unsync(ctx context.Context, tx *Tx, id string) (int, error) {
+	var pending, held bool
+	if err := tx.q.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM syncgen_outbox WHERE model = ? AND record_id = ?),
+		EXISTS (SELECT 1 FROM `+quoteIdent(s.s.Table)+` WHERE `+idColumn(s.s)+` = ?)`, s.s.Table, id, id).Scan(&pending, &held); err != nil {
+		return 0, fmt.Errorf("%s %q: %w", s.s.Model, id, err)
+	}
+	if pending {
+		return 0, nil
+	}
+	if err := s.store(ctx, tx, id, nil); err != nil {
+		return 0, fmt.Errorf("%s %q: %w", s.s.Model, id, err)
+	}
+	if err := tx.forget(ctx, s.s.Table, id); err != nil {
+		return 0, fmt.Errorf("%s %q: %w", s.s.Model, id, err)
+	}
+	if !held {
+		return 0, nil
+	}
+	tx.event(Event{Kind: EventLeft, Model: s.s.Model, ID: id})
+	return 1, nil
 }

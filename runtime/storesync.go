@@ -51,6 +51,8 @@ type syncModel interface {
 	sweep(ctx context.Context, tx *Tx, q Query, seen map[string]bool, start string) (int, error)
 	// leave removes a record that left the user's scopes (scopes.go).
 	leave(ctx context.Context, tx *Tx, id string, cause error) error
+	// unsync removes a record the device no longer syncs, unless it has queued writes.
+	unsync(ctx context.Context, tx *Tx, id string) (int, error)
 	// revert puts the record back to base (nil: removes it).
 	revert(ctx context.Context, tx *Tx, id string, base []byte) error
 	// fetch reads the record from the remote and reconciles it; when the remote does not
@@ -681,6 +683,10 @@ func refValue(v any) string {
 func (s *Store[T]) acked(ctx context.Context, tx *Tx, e entry, w Write, answer json.RawMessage, version string) error {
 	res, err := tx.q.ExecContext(ctx, `DELETE FROM syncgen_outbox WHERE seq = ?`, e.Seq)
 	if err != nil {
+		return err
+	}
+	// The record may be outside the app's subsets (scopes.go): the next pull looks.
+	if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = NULL WHERE model = ? AND evicted IS NOT NULL`, s.s.Table); err != nil {
 		return err
 	}
 	gone, _ := res.RowsAffected()

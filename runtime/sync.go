@@ -220,7 +220,7 @@ func (r *Repo) setStatus(f func(*Status)) {
 
 // Run keeps syncing until ctx ends or the repository closes: a round every interval
 // (WithSyncInterval), at once when the server announces changes (the protocol's events
-// stream), a push soon after each local write, and, after failures, rounds spaced by
+// stream) or the app calls SyncOnly, a push soon after each local write, and, after failures, rounds spaced by
 // backoff. Queued writes wait out their own backoff. Every nth round is a full
 // pull (WithFullPullEvery). It returns nil when the repository closes, ctx.Err() when ctx
 // ends. One Run at a time.
@@ -267,8 +267,8 @@ func (r *Repo) Run(ctx context.Context) error {
 }
 
 // pushUntil pushes after local writes and when a write's backoff ends, until the timer
-// fires or the server announces changes (nil), ctx ends (its error) or the repository
-// closes (nil).
+// fires, the server announces changes or the app chooses what to sync (nil), ctx ends
+// (its error) or the repository closes (nil).
 func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-chan struct{}) error {
 	defer until.Stop()
 	for {
@@ -290,6 +290,9 @@ func (r *Repo) pushUntil(ctx context.Context, until *time.Timer, announced <-cha
 			due.Stop()
 			return nil
 		case <-announced:
+			due.Stop()
+			return nil
+		case <-r.rechose:
 			due.Stop()
 			return nil
 		case <-due.C:
@@ -754,7 +757,7 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 		}
 	}
 	start := formatWall(r.clock.stamp()) // after every synced_at so far; see setBase
-	sc, err := r.loadScopes(ctx, m, false)
+	sc, err := loadScopes(ctx, r.db.reader, m, false)
 	if err != nil {
 		return err
 	}
@@ -885,7 +888,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		seen   map[string]bool
 		start  string
 	)
-	sc, err := r.loadScopes(ctx, m, cursor == "")
+	sc, err := loadScopes(ctx, r.db.reader, m, cursor == "")
 	if err != nil {
 		return err
 	}
@@ -907,18 +910,19 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 		cursor string
 		scopes []string // scopes.go
 		left   []string
+		out    []string // outside the subsets
 	}
 	read := func(cursor string) (func() (feedPage, bool, error), func()) {
 		given := map[string]bool{cursor: true} // the cursors of this listing so far
 		return readAhead(ctx, cursor, func(ctx context.Context, cursor string) (feedPage, string, error) {
-			page, err := sc.changes(ctx, feed, cursor, nil)
+			page, err := sc.changes(ctx, feed, cursor, sc.main())
 			if err != nil {
 				return feedPage{}, "", err
 			}
 			if err := cursorAdvances(cursor, page.Cursor, page.HasMore, given); err != nil {
 				return feedPage{}, "", fmt.Errorf("pull %s: %w", m.schema().Model, err)
 			}
-			recs, left := feedRecords(page)
+			recs, left, out := feedRecords(page)
 			if page.HasMore && page.Cursor == "" {
 				return feedPage{}, "", fmt.Errorf("%w: more changes after an empty cursor", ErrMalformedResponse)
 			}
@@ -927,7 +931,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 			if page.HasMore {
 				next = page.Cursor
 			}
-			return feedPage{d, page.Cursor, page.Scopes, left}, next, err
+			return feedPage{d, page.Cursor, page.Scopes, left, out}, next, err
 		})
 	}
 	next, stop := read(cursor)
@@ -951,7 +955,7 @@ func (r *Repo) pullFeed(ctx context.Context, m syncModel, feed ChangeFeed, rep *
 					seen[id] = true
 				}
 			}
-			gone, err := sc.apply(ctx, tx, r, page.scopes, page.left)
+			gone, err := sc.apply(ctx, tx, page.scopes, page.left, page.out)
 			if err != nil {
 				return gone, err
 			}

@@ -59,8 +59,12 @@ func ModelOf[T any](a runtime.Adapter[T]) Model {
 		updated, deleted := a.Stamps(v)
 		return record{id: a.ID(v), updatedAt: updated, deleted: deleted != nil, data: data}, nil
 	}
+	var scopeKey string
+	if c := s.ScopeColumn(); c != nil {
+		scopeKey = c.JSON
+	}
 	return Model{
-		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted, shape: sh, scopeKey: scopeKey(s),
+		schema: s, hasUpdated: hasUpdated, hasDeleted: hasDeleted, shape: sh, scopeKey: scopeKey,
 		normalize: func(body []byte, now, limit time.Time) (record, error) {
 			v := new(T)
 			if err := a.UnmarshalRemote(body, v); err != nil {

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/syncgen/syncgen/runtime"
 	"github.com/syncgen/syncgen/wire"
 )
 
@@ -210,11 +212,17 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 		}
 		limit = min(n, wire.MaxFeedLimit)
 	}
+	where, err := feedSubsets(r, m)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
+		return
+	}
 	values, filtered, err := s.readable(ctx, m)
 	if err != nil {
 		s.fail(w, r, "feed", err)
 		return
 	}
+	reads := values // the values whose records are read: narrowed to the ones asked for
 	if filtered {
 		if asked, ok := r.URL.Query()[wire.QueryScope]; ok { // narrowed by the client
 			set := make(map[string]bool, len(asked)) // a map: the client may send many
@@ -222,6 +230,12 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 				set[v] = true
 			}
 			values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !set[v] })
+		}
+		reads = values
+		if where != nil { // subsets that name their scope values read only those
+			if only, ok := where.ScopeValues(m.schema); ok {
+				reads = slices.DeleteFunc(slices.Clone(values), func(v string) bool { _, found := slices.BinarySearch(only, v); return !found })
+			}
 		}
 	} else if s.opts.scopes != nil && len(r.URL.Query()[wire.QueryScope]) > 0 {
 		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, m.schema.Model+" has no scope field: its feed cannot be narrowed by scope")
@@ -243,7 +257,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	if filtered && !fromStart {
 		// A reader of some scopes needs only their tombstones: other scopes' purges must
 		// not send them a 410 (scopes.go).
-		if horizon, err = s.scopeHorizon(ctx, tx, m, values); err != nil {
+		if horizon, err = s.scopeHorizon(ctx, tx, m, reads); err != nil {
 			s.fail(w, r, "feed", err)
 			return
 		}
@@ -258,7 +272,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	query, args := `SELECT `+rowColumns+`, 0 AS gone FROM syncgen_server_records
 		WHERE model = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, []any{m.schema.Table, after, newest, limit + 1}
 	if filtered {
-		query, args = scopedFeed(m, after, newest, limit+1, values)
+		query, args = scopedFeed(m, after, newest, limit+1, reads, values)
 	}
 	rows, err := tx.QueryxContext(ctx, s.q(query), args...)
 	if err != nil {
@@ -276,7 +290,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	for rows.Next() {
 		var row struct {
 			storedRow
-			Gone bool `db:"gone"`
+			Gone int `db:"gone"` // 1: left the reader's scopes; 2: moved to one not read
 		}
 		if err := rows.StructScan(&row); err != nil {
 			s.fail(w, r, "feed", err)
@@ -286,10 +300,12 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 			hasMore = true
 			break
 		}
-		if row.Gone || s.visible(ctx, m, row.Data) {
+		send := row.Gone > 0 || s.visible(ctx, m, row.Data)
+		outside := row.Gone == 2 || (send && row.Gone == 0 && !row.Deleted && where != nil && !where.Match([]byte(row.Data)))
+		if send && !(outside && fromStart) { // from the start, the reader holds nothing to be told of
 			entry := m.entry(&row.storedRow)
-			if row.Gone { // left the reader's scopes: neither its record nor its version
-				entry = wire.Entry{ID: row.ID, Seq: strconv.FormatInt(row.Seq, 10), Left: true}
+			if row.Gone == 1 || outside { // neither its record nor its version
+				entry = wire.Entry{ID: row.ID, Seq: strconv.FormatInt(row.Seq, 10), Left: !outside, Outside: outside}
 			}
 			e, err := json.Marshal(entry)
 			if err != nil {
@@ -332,27 +348,56 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, m *Model) {
 	}{entries, &c, hasMore, scopes})
 }
 
-// scopedFeed is the change feed's query for a reader who sees the scope values values:
-// the records in them changed after the cursor, and, as entries that say "left", the
-// records that moved out of them since and are now in none of them (or purged since). Both halves read the
-// (model, scope, seq) indexes, so the feed costs what these scopes' changes cost.
-func scopedFeed(m *Model, after, newest int64, limit int, values []string) (string, []any) {
-	if len(values) == 0 {
+// scopedFeed is the change feed's query for a reader who sees the scope values seen and
+// reads those of read (some of them): the records in read changed after the cursor, and
+// the records that moved out of read since (or were purged since): gone is 1 for those now
+// in none of seen (they left the reader's scopes), 2 for those in one of seen that is not
+// read (they left what the reader syncs). Both halves read the (model, scope, seq)
+// indexes, so the feed costs what these scopes' changes cost.
+func scopedFeed(m *Model, after, newest int64, limit int, read, seen []string) (string, []any) {
+	if len(read) == 0 {
 		return `SELECT ` + rowColumns + `, 0 AS gone FROM syncgen_server_records WHERE 1 = 0`, nil
 	}
-	in := placeholders(len(values))
-	v := anyArgs(values)
+	in := placeholders(len(read))
+	gone := `1`
+	var seenArgs []any
+	if len(seen) > len(read) {
+		gone, seenArgs = `CASE WHEN r.scope IN `+placeholders(len(seen))+` THEN 2 ELSE 1 END`, anyArgs(seen)
+	}
+	v := anyArgs(read)
 	query := `SELECT ` + rowColumns + `, 0 AS gone FROM syncgen_server_records
 		WHERE model = ? AND scope IN ` + in + ` AND seq > ? AND seq <= ?
 	UNION ALL
-	SELECT l.id, 0, l.seq, '', 0, '', '', l.scope, 1 FROM syncgen_server_leaves l
+	SELECT l.id, 0, l.seq, '', 0, '', '', l.scope, ` + gone + ` FROM syncgen_server_leaves l
 		LEFT JOIN syncgen_server_records r ON r.model = l.model AND r.id = l.id
 		WHERE l.model = ? AND l.scope IN ` + in + ` AND l.seq > ? AND l.seq <= ? AND (r.scope IS NULL OR r.scope NOT IN ` + in + `)
 	ORDER BY seq LIMIT ?`
 	args := append([]any{m.schema.Table}, v...)
-	args = append(args, after, newest, m.schema.Table)
+	args = append(args, after, newest)
+	args = append(args, seenArgs...)
+	args = append(args, m.schema.Table)
 	args = append(args, v...)
 	args = append(args, after, newest)
 	args = append(args, v...)
 	return query, append(args, limit)
+}
+
+// feedSubsets is the subsets a feed request asks for (wire.QueryWhere), compiled against
+// the model; nil when it asks for none.
+func feedSubsets(r *http.Request, m *Model) (*runtime.Subsets, error) {
+	raw, ok := r.URL.Query()[wire.QueryWhere]
+	if !ok {
+		return nil, nil
+	}
+	var subs []wire.Subset
+	dec := json.NewDecoder(strings.NewReader(raw[0]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&subs); err != nil || len(raw) > 1 {
+		return nil, fmt.Errorf("%s: not one JSON array of subsets", wire.QueryWhere)
+	}
+	where, err := runtime.CompileSubsets(m.schema, subs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", wire.QueryWhere, err)
+	}
+	return where, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/syncgen/syncgen/runtime"
 )
 
 // WithScopes says which scope values user may see of model (its Go name), for the models
@@ -27,16 +26,6 @@ func WithScopes(f func(ctx context.Context, user, model string) ([]string, error
 // It reveals nothing: any stream may be told so.
 func (s *Server) ScopesChanged(user string) {
 	s.announceAllTo(func(l *listener) bool { return l.user == user })
-}
-
-// scopeKey is the JSON key of a schema's scope field, "" when it has none.
-func scopeKey(s *runtime.Schema) string {
-	for _, c := range s.Columns {
-		if c.Scope {
-			return c.JSON
-		}
-	}
-	return ""
 }
 
 // scopeOf is a record's scope value: its scope field's string, "" when absent or null.

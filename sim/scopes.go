@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/syncgen/syncgen/remote"
@@ -25,8 +26,8 @@ import (
 
 // ScopesConfig is one scope simulation: users, each on two devices, write tasks of the
 // teams they are granted, while grants are given and revoked, tasks move between teams,
-// and devices choose subsets of teams to sync, through the generated server with
-// WithScopes.
+// and devices choose subsets to sync (typed queries on teams, priorities and titles),
+// through the generated server with WithScopes.
 type ScopesConfig struct {
 	Seed  uint64
 	Users int // 2 to 6
@@ -37,10 +38,78 @@ type ScopesConfig struct {
 
 // scopeWorld is the simulation's state: the grants, and the server's answers each user got.
 type scopeWorld struct {
-	mu     sync.Mutex
-	grants map[string][]string // user -> teams
-	seqOf  map[string]int64    // "team/id" -> seq, for checking cursors
-	leaks  []string            // what reached a user that they may not see
+	mu      sync.Mutex
+	grants  map[string][]string // user -> teams
+	subsets map[string]*subsets // device -> its choice; absent: every task
+	db      *runtime.DB         // the server's, to check cursors
+	leaks   []string            // what reached a user that they may not see
+}
+
+// subsets is a device's choice (SyncOnly): its queries, and the same as a Go test.
+type subsets struct {
+	qs   []scoped.TaskQuery
+	keep []func(scoped.Task) bool
+	desc []string
+}
+
+func (s *subsets) match(t scoped.Task) bool {
+	if s == nil {
+		return true
+	}
+	return slices.ContainsFunc(s.keep, func(keep func(scoped.Task) bool) bool { return keep(t) })
+}
+
+func (s *subsets) String() string {
+	if s == nil {
+		return "every task"
+	}
+	return fmt.Sprintf("%q", s.desc)
+}
+
+// randomSubsets chooses a device's subsets: every task now and then, and else one or two
+// queries (none, rarely) on teams, priorities and titles.
+func randomSubsets(rng *rand.Rand, teams []string) *subsets {
+	if rng.IntN(4) == 0 {
+		return nil
+	}
+	s := &subsets{}
+	for range rng.IntN(3) + boolInt(rng.IntN(8) > 0) - boolInt(rng.IntN(3) == 0) {
+		var (
+			q    = scoped.TaskQuery{}
+			keep func(scoped.Task) bool
+			desc string
+		)
+		switch rng.IntN(4) {
+		case 0:
+			a, b := teams[rng.IntN(len(teams))], teams[rng.IntN(len(teams))]
+			q = q.Where(scoped.TaskFields.Team.In(a, b))
+			keep, desc = func(t scoped.Task) bool { return t.Team == a || t.Team == b }, "team in "+a+", "+b
+		case 1:
+			p := rng.IntN(4)
+			q = q.Where(scoped.TaskFields.Priority.Ge(p))
+			keep, desc = func(t scoped.Task) bool { return t.Priority >= p }, fmt.Sprintf("priority >= %d", p)
+		case 2:
+			prefix := fmt.Sprintf("step %d", 1+rng.IntN(9))
+			q = q.Where(scoped.TaskFields.Title.HasPrefix(prefix))
+			keep, desc = func(t scoped.Task) bool { return strings.HasPrefix(t.Title, prefix) }, "title has prefix "+prefix
+		default:
+			team, p := teams[rng.IntN(len(teams))], rng.IntN(4)
+			q = q.Where(scoped.TaskFields.Team.Eq(team), scoped.TaskOr(scoped.TaskFields.Priority.Eq(p), scoped.TaskFields.Title.HasPrefix("step 2")))
+			keep = func(t scoped.Task) bool {
+				return t.Team == team && (t.Priority == p || strings.HasPrefix(t.Title, "step 2"))
+			}
+			desc = fmt.Sprintf("team %s and (priority %d or title has prefix step 2)", team, p)
+		}
+		s.qs, s.keep, s.desc = append(s.qs, q), append(s.keep, keep), append(s.desc, desc)
+	}
+	return s
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (w *scopeWorld) granted(user string) []string {
@@ -63,7 +132,7 @@ func (w *scopeWorld) spy(h http.Handler) http.Handler {
 		rw.WriteHeader(rec.Code)
 		body := rec.Body.Bytes()
 		rw.Write(body)
-		user := r.Header.Get("X-User")
+		user, device := r.Header.Get("X-User"), r.Header.Get("X-Device")
 		if rec.Code != http.StatusOK || r.Method != http.MethodGet || !bytes.Contains([]byte(r.URL.Path), []byte("_changes")) {
 			return
 		}
@@ -74,7 +143,7 @@ func (w *scopeWorld) spy(h http.Handler) http.Handler {
 		}
 		teams := w.granted(user)
 		asked := r.URL.Query().Get("cursor")
-		cursorOK := *page.Cursor == asked || (asked == "" && *page.Cursor == "0")
+		cursorOK := *page.Cursor == asked || (asked == "" && *page.Cursor == "0") || w.ownSeq(r.Context(), teams, *page.Cursor)
 		for _, e := range page.Changes {
 			if e.Seq == *page.Cursor {
 				cursorOK = true
@@ -82,9 +151,18 @@ func (w *scopeWorld) spy(h http.Handler) http.Handler {
 			if e.Left {
 				continue
 			}
+			if e.Outside || e.Deleted {
+				continue
+			}
 			var t scoped.Task
 			if err := json.Unmarshal(e.Record, &t); err != nil || !slices.Contains(teams, t.Team) {
 				w.leak("%s (teams %v) was sent task %s of team %q", user, teams, e.ID, t.Team)
+			}
+			w.mu.Lock()
+			sub := w.subsets[device]
+			w.mu.Unlock()
+			if r.URL.Query().Has(wire.QueryWhere) && !sub.match(t) {
+				w.leak("device %s (subsets %v) was sent task %s: %+v", device, sub, e.ID, t)
 			}
 		}
 		if !cursorOK {
@@ -96,6 +174,17 @@ func (w *scopeWorld) spy(h http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// ownSeq reports whether seq is that of the latest change of a task in teams, or of its
+// move out of one of them: a feed read from the start may end its page at a task it
+// leaves out (outside the subsets asked for), whose seq the reader may know. The
+// simulation runs one request at a time, so the server holds what the page was read from.
+func (w *scopeWorld) ownSeq(ctx context.Context, teams []string, seq string) bool {
+	var scopes []string
+	err := w.db.Reader().SelectContext(ctx, &scopes, `SELECT scope FROM syncgen_server_records WHERE model = 'tasks' AND seq = ?
+		UNION ALL SELECT scope FROM syncgen_server_leaves WHERE model = 'tasks' AND seq = ?`, seq, seq)
+	return err == nil && slices.ContainsFunc(scopes, func(s string) bool { return slices.Contains(teams, s) })
 }
 
 func (w *scopeWorld) leak(format string, args ...any) {
@@ -114,7 +203,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 	for i := range teams {
 		teams[i] = "team" + strconv.Itoa(i)
 	}
-	w := &scopeWorld{grants: map[string][]string{}}
+	w := &scopeWorld{grants: map[string][]string{}, subsets: map[string]*subsets{}}
 	users := make([]string, cfg.Users)
 	for i := range users {
 		users[i] = "user" + strconv.Itoa(i)
@@ -125,6 +214,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 		return err
 	}
 	defer db.Close()
+	w.db = db
 	srv, err := scoped.NewServer(db,
 		server.WithAuthentication(func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }),
 		server.WithScopes(func(ctx context.Context, user, model string) ([]string, error) { return w.granted(user), nil }))
@@ -136,9 +226,9 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 	defer hs.Close()
 
 	type device struct {
-		user   string
-		repo   *scoped.Repository
-		subset []string // nil: every team
+		user, name string
+		repo       *scoped.Repository
+		subsets    *subsets // nil: every task
 	}
 	var devices []*device
 	for i, u := range users {
@@ -148,8 +238,10 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				return err
 			}
 			defer cdb.Close()
+			name := fmt.Sprintf("%s-%d", u, d)
 			rem := remote.NewProtocol(hs.URL, remote.WithRequestHook(func(r *http.Request) error {
 				r.Header.Set("X-User", u)
+				r.Header.Set("X-Device", name)
 				return nil
 			}))
 			repo, err := scoped.NewRepository(cdb, rem, runtime.WithPushLimit(1),
@@ -162,13 +254,13 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				return err
 			}
 			defer repo.Close()
-			devices = append(devices, &device{user: u, repo: repo})
+			devices = append(devices, &device{user: u, name: name, repo: repo})
 		}
 	}
 	var log []string
 	step := func(format string, args ...any) { log = append(log, fmt.Sprintf(format, args...)) }
 	fail := func(err error) error {
-		tail := log[max(0, len(log)-30):]
+		tail := log[max(0, len(log)-300):]
 		return fmt.Errorf("%w\nlast steps:\n  %s", err, joinLines(tail))
 	}
 	next := 0
@@ -196,6 +288,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				next++
 			}
 			t.Title = fmt.Sprintf("step %d", n)
+			t.Priority = rng.IntN(4)
 			step("%d: %s (device %d) writes %s in %s", n, d.user, di, t.ID, t.Team)
 			if err := d.repo.Tasks.Upsert(ctx, &t); err != nil {
 				return fail(err)
@@ -226,17 +319,19 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 				w.grants[d.user] = slices.Delete(slices.Clone(g), i, i+1)
 			}
 			w.mu.Unlock()
-		case k < 14: // a subset, or all again
-			q := scoped.TaskQuery{}
-			d.subset = nil
-			if rng.IntN(3) > 0 {
-				d.subset = []string{teams[rng.IntN(len(teams))], teams[rng.IntN(len(teams))]}
-				q = q.Where(scoped.TaskFields.Team.In(d.subset...))
+		case k < 14: // subsets, or all again
+			d.subsets = randomSubsets(rng, teams)
+			qs := []scoped.TaskQuery{{}}
+			if d.subsets != nil {
+				qs = d.subsets.qs
 			}
-			step("%d: device %d of %s syncs only %v", n, di, d.user, d.subset)
-			if err := d.repo.Tasks.SyncOnly(ctx, q); err != nil {
+			step("%d: device %d of %s syncs only %v", n, di, d.user, d.subsets)
+			if err := d.repo.Tasks.SyncOnly(ctx, qs...); err != nil {
 				return fail(err)
 			}
+			w.mu.Lock()
+			w.subsets[d.name] = d.subsets
+			w.mu.Unlock()
 		default:
 			step("%d: device %d of %s syncs", n, di, d.user)
 			if _, err := d.repo.Sync(ctx); err != nil {
@@ -247,13 +342,23 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 			return fail(errors.New(w.leaks[0]))
 		}
 	}
-	// Settle: push everything, then pull everything.
-	for range 3 {
+	// Settle: every device syncs until a whole pass moves nothing (a write pushed by a
+	// later device in one pass reaches the earlier ones in the next).
+	quiet := false
+	for pass := 0; pass < 30 && !quiet; pass++ {
+		quiet = true
 		for _, d := range devices {
-			if _, err := d.repo.Sync(ctx); err != nil {
+			rep, err := d.repo.Sync(ctx)
+			if err != nil {
 				return fail(fmt.Errorf("settle: %w", err))
 			}
+			if t := rep.Total(); t.Pushed+t.Pulled+t.Conflicts > 0 || d.repo.Status().Pending > 0 {
+				quiet = false
+			}
 		}
+	}
+	if !quiet {
+		return fail(errors.New("no quiescence after 30 passes"))
 	}
 	if len(w.leaks) > 0 {
 		return fail(errors.New(w.leaks[0]))
@@ -274,7 +379,7 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 		teams := w.granted(d.user)
 		want := map[string]scoped.Task{}
 		for _, t := range serverTasks {
-			if slices.Contains(teams, t.Team) && (d.subset == nil || slices.Contains(d.subset, t.Team)) && !told[t.ID] {
+			if slices.Contains(teams, t.Team) && d.subsets.match(t) && !told[t.ID] {
 				want[t.ID] = t
 			}
 		}
@@ -292,14 +397,16 @@ func RunScopes(ctx context.Context, cfg ScopesConfig) error {
 			s, ok := want[id]
 			switch {
 			case !ok:
-				return fail(fmt.Errorf("device %d of %s (teams %v, subset %v) holds %s of team %s, which it should not", i, d.user, teams, d.subset, id, t.Team))
-			case s.Title != t.Title || s.Team != t.Team:
-				return fail(fmt.Errorf("device %d of %s holds %s as %q in %s; the server has %q in %s", i, d.user, id, t.Title, t.Team, s.Title, s.Team))
+				var server []string
+				db.Reader().SelectContext(ctx, &server, `SELECT data || ' deleted=' || deleted || ' seq=' || seq FROM syncgen_server_records WHERE id = ?`, id)
+				return fail(fmt.Errorf("device %d of %s (teams %v, subsets %v) holds %+v, which it should not; the server has %v", i, d.user, teams, d.subsets, t, server))
+			case s.Title != t.Title || s.Team != t.Team || s.Priority != t.Priority || !s.UpdatedAt.Equal(t.UpdatedAt):
+				return fail(fmt.Errorf("device %d of %s holds %+v; the server has %+v", i, d.user, t, s))
 			}
 		}
 		for id, s := range want {
 			if _, ok := got[id]; !ok {
-				return fail(fmt.Errorf("device %d of %s (teams %v, subset %v) lacks %s of team %s", i, d.user, teams, d.subset, id, s.Team))
+				return fail(fmt.Errorf("device %d of %s (teams %v, subsets %v) lacks %+v", i, d.user, teams, d.subsets, s))
 			}
 		}
 	}

@@ -37,6 +37,9 @@ const (
 	MaxKeyBytes = 255
 	// MaxFeedLimit is the most changes one feed page holds, whatever limit asks.
 	MaxFeedLimit = 1000
+	// MaxSubsetTerms is the most conditions and operands the subsets of one feed request
+	// may hold together (QueryWhere).
+	MaxSubsetTerms = 1000
 	// ReservedPrefix begins the names of protocol routes; no id may begin with it.
 	ReservedPrefix = "_"
 )
@@ -57,6 +60,10 @@ type Entry struct {
 	// Left says the record moved out of the scopes the reader may see (PROTOCOL.md section
 	// 18): it is not deleted, but the reader's copy goes. Record is then null.
 	Left bool `json:"left,omitempty"`
+	// Outside says the record changed and is now in none of the subsets the reader asked
+	// for (QueryWhere, PROTOCOL.md section 19): the reader may still see it, but does not
+	// sync it, so its copy goes once nothing of it waits to be pushed. Record is then null.
+	Outside bool `json:"outside,omitempty"`
 }
 
 // Changes is one page of a model's change feed (PROTOCOL.md section 5). Cursor is a
@@ -77,6 +84,27 @@ type Changes struct {
 // QueryScope is the change feed's parameter that narrows it to some scope values (repeat
 // it for several); the server intersects them with the ones the reader may see.
 const QueryScope = "scope"
+
+// QueryWhere is the change feed's parameter that narrows it to the records of some
+// subsets, a JSON array of Subset (PROTOCOL.md section 19): a record is sent when it
+// matches any of them. After a cursor, a change to a record that matches none is sent as
+// an Outside entry; from the start, such records are left out.
+const QueryWhere = "where"
+
+// A Subset is conditions on a model's fields, all of which must hold.
+type Subset []Cond
+
+// Cond is one condition of a subset: Key's value compared with Value by Op (eq, ne, lt,
+// le, gt, ge, hasPrefix), or with Values (in, notIn), or tested (isNull, notNull); or,
+// with Op "or", true when any of Any holds. Values are as the record's JSON holds them;
+// the server compares them by the field's type (times as times, numbers as numbers).
+type Cond struct {
+	Key    string            `json:"key,omitempty"`
+	Op     string            `json:"op"`
+	Value  json.RawMessage   `json:"value,omitempty"`
+	Values []json.RawMessage `json:"values,omitempty"`
+	Any    []Cond            `json:"any,omitempty"`
+}
 
 // Batch is the body of POST /_batch (PROTOCOL.md section 9).
 type Batch struct {

@@ -140,6 +140,9 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 			for _, n := range notes {
 				items = append(items, fmt.Sprintf("%s (%s)", n.Text, n.Scope))
 			}
+			if items == nil {
+				items = []string{"nothing"}
+			}
 			fmt.Fprintf(out, "  %s's device: %s\n", u.name, strings.Join(items, ", "))
 		}
 		return nil
@@ -166,6 +169,18 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 		{"Bob rejoins: the family's notes come back.", func() error {
 			members.set("bob", "family")
 			return nil
+		}},
+		{"Alice's phone syncs only notes about groceries: the rest leaves it, not the server.", func() error {
+			return alice.Notes.SyncOnly(ctx, shared.NoteQuery{}.Where(shared.NoteFields.Text.HasPrefix("groceries")))
+		}},
+		{"Bob renames it \"shopping list\": it leaves Alice's phone.", func() error {
+			return write(bob, "n2", "family", "shopping list")
+		}},
+		{"He names it groceries again: it returns.", func() error {
+			return write(bob, "n2", "family", "groceries, eggs")
+		}},
+		{"Alice's phone syncs everything she may see again.", func() error {
+			return alice.Notes.SyncOnly(ctx, shared.NoteQuery{})
 		}},
 	}
 	for _, s := range steps {

@@ -19,6 +19,10 @@ func TestExampleTellsTheStory(t *testing.T) {
 		"Alice moves it back: it leaves Bob's device.\n  alice's device: diary, private again (alice), groceries (family)\n  bob's device: groceries (family), gift ideas (bob)\n",
 		"nothing was edited.\n  alice's device: diary, private again (alice), groceries (family)\n  bob's device: gift ideas (bob)\n",
 		"come back.\n  alice's device: diary, private again (alice), groceries (family)\n  bob's device: groceries (family), gift ideas (bob)\n",
+		"not the server.\n  alice's device: groceries (family)\n",
+		"leaves Alice's phone.\n  alice's device: nothing\n  bob's device: shopping list (family), gift ideas (bob)\n",
+		"it returns.\n  alice's device: groceries, eggs (family)\n",
+		"again.\n  alice's device: diary, private again (alice), groceries, eggs (family)\n",
 		"Alice's private notes on Bob's device: 0",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -142,14 +142,15 @@ func storeDecls(f *jen.File, m *model.Model) {
 	f.Func().Add(recv()).Id("Hydrate").Params(ctx.Clone(), jen.Id("q").Id(query), jen.Id("opts").Op("...").Add(rt("HydrateOption"))).Params(jen.Index().Id(name), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("s").Dot("Hydrate").Call(jen.Id("ctx"), jen.Id("q").Dot("q"), jen.Id("opts").Op("..."))),
 	)
-	if scopeField(m) != nil {
-		f.Commentf("SyncOnly syncs only the %s records q selects among those the user may see; q", name)
-		f.Commentf("holds Eq or In conditions on %s, the scope field, and the zero query syncs them all", scopeField(m).Name)
-		f.Comment("again. See runtime.Store.SyncOnly.")
-		f.Func().Add(recv()).Id("SyncOnly").Params(ctx.Clone(), jen.Id("q").Id(query)).Error().Block(
-			jen.Return(jen.Id("r").Dot("s").Dot("SyncOnly").Call(jen.Id("ctx"), jen.Id("q").Dot("q"))),
-		)
-	}
+	f.Commentf("SyncOnly syncs only the %s records that match any of qs among those the user may", name)
+	f.Comment("see; the zero query matches them all, no queries none. See runtime.Store.SyncOnly.")
+	f.Func().Add(recv()).Id("SyncOnly").Params(ctx.Clone(), jen.Id("qs").Op("...").Id(query)).Error().Block(
+		jen.Id("all").Op(":=").Make(jen.Index().Add(rt("Query")), jen.Len(jen.Id("qs"))),
+		jen.For(jen.List(jen.Id("i"), jen.Id("q")).Op(":=").Range().Id("qs")).Block(
+			jen.Id("all").Index(jen.Id("i")).Op("=").Id("q").Dot("q"),
+		),
+		jen.Return(jen.Id("r").Dot("s").Dot("SyncOnly").Call(jen.Id("ctx"), jen.Id("all").Op("..."))),
+	)
 	f.Comment("Subscribe sends q's result now and after every committed write to the model that")
 	f.Comment("changes it; a slow reader gets only the latest result. The channel closes when ctx ends.")
 	f.Func().Add(recv()).Id("Subscribe").Params(ctx.Clone(), jen.Id("q").Id(query)).Op("<-").Chan().Index().Id(name).Block(
@@ -213,14 +214,4 @@ func fieldBuilder(f *model.Field, cond, order string) (typ, ctor *jen.Statement)
 	typ = jen.Qual(runtimePkg, builder).Types(jen.Id(cond), jen.Id(order), value.Clone())
 	ctor = jen.Qual(runtimePkg, "New"+builder).Types(jen.Id(cond), jen.Id(order), value.Clone()).Call(args...)
 	return typ, ctor
-}
-
-// scopeField is the model's sync:"scope" field, nil when it has none.
-func scopeField(m *model.Model) *model.Field {
-	for _, f := range m.Fields {
-		if f.Scope {
-			return f
-		}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ type Task struct {
 	ID        string     `json:"id" sync:"unique"`
 	Team      string     `json:"team" sync:"scope,index"`
 	Title     string     `json:"title"`
+	Priority  int        `json:"priority"`
 	UpdatedAt time.Time  `json:"updatedAt" sync:"updatedAt"`
 	DeletedAt *time.Time `json:"deletedAt,omitempty" sync:"deletedAt"`
 }

@@ -19,6 +19,7 @@ type taskFieldsChanged_RerunGoGenerate struct {
 	ID        string
 	Team      string
 	Title     string
+	Priority  int
 	UpdatedAt time.Time
 	DeletedAt *time.Time
 }
@@ -31,11 +32,12 @@ var taskSchema = runtime.Schema{
 	Table:   "tasks",
 	Path:    "/tasks",
 	Repo:    "Tasks",
-	TagHash: "8a3225ec7e9b8746",
+	TagHash: "f38d04d9c612f07d",
 	Columns: []runtime.Column{
 		{Field: "ID", Name: "id", JSON: "id", Kind: runtime.KindString, Unique: true},
 		{Field: "Team", Name: "team", JSON: "team", Kind: runtime.KindString, Index: true, Scope: true},
 		{Field: "Title", Name: "title", JSON: "title", Kind: runtime.KindString},
+		{Field: "Priority", Name: "priority", JSON: "priority", Kind: runtime.KindInt},
 		{Field: "UpdatedAt", Name: "updated_at", JSON: "updatedAt", Kind: runtime.KindTime, UpdatedAt: true},
 		{Field: "DeletedAt", Name: "deleted_at", JSON: "deletedAt", Kind: runtime.KindTime, Nullable: true, DeletedAt: true},
 	},
@@ -74,6 +76,7 @@ func (taskAdapter) Values(r *Task) []any {
 		r.ID,
 		r.Team,
 		r.Title,
+		int64(r.Priority),
 		runtime.Time(r.UpdatedAt),
 		runtime.NullTime{T: r.DeletedAt},
 	}
@@ -85,6 +88,7 @@ func (taskAdapter) Pointers(r *Task) []any {
 		&r.ID,
 		&r.Team,
 		&r.Title,
+		&r.Priority,
 		runtime.ScanTime{T: &r.UpdatedAt},
 		runtime.ScanNullTime{T: &r.DeletedAt},
 	}
@@ -95,6 +99,7 @@ type taskWire struct {
 	ID        string     `json:"id"`
 	Team      string     `json:"team"`
 	Title     string     `json:"title"`
+	Priority  int        `json:"priority"`
 	UpdatedAt time.Time  `json:"updatedAt"`
 	DeletedAt *time.Time `json:"deletedAt,omitempty"`
 }
@@ -105,6 +110,7 @@ func (taskAdapter) MarshalRemote(r *Task) ([]byte, error) {
 		ID:        r.ID,
 		Team:      r.Team,
 		Title:     r.Title,
+		Priority:  r.Priority,
 		UpdatedAt: r.UpdatedAt,
 		DeletedAt: r.DeletedAt,
 	})
@@ -120,6 +126,7 @@ func (taskAdapter) UnmarshalRemote(data []byte, r *Task) error {
 	r.ID = w.ID
 	r.Team = w.Team
 	r.Title = w.Title
+	r.Priority = w.Priority
 	r.UpdatedAt = w.UpdatedAt
 	r.DeletedAt = w.DeletedAt
 	return nil
@@ -178,6 +185,7 @@ type taskFields struct {
 	ID        runtime.StringField[TaskCond, TaskOrder, string]
 	Team      runtime.StringField[TaskCond, TaskOrder, string]
 	Title     runtime.StringField[TaskCond, TaskOrder, string]
+	Priority  runtime.OrderedField[TaskCond, TaskOrder, int]
 	UpdatedAt runtime.OrderedField[TaskCond, TaskOrder, time.Time]
 	DeletedAt runtime.NullOrderedField[TaskCond, TaskOrder, time.Time]
 }
@@ -188,6 +196,7 @@ var TaskFields = taskFields{
 	ID:        runtime.NewStringField[TaskCond, TaskOrder, string]("id", "id", runtime.KindString),
 	Team:      runtime.NewStringField[TaskCond, TaskOrder, string]("team", "team", runtime.KindString),
 	Title:     runtime.NewStringField[TaskCond, TaskOrder, string]("title", "title", runtime.KindString),
+	Priority:  runtime.NewOrderedField[TaskCond, TaskOrder, int]("priority", "priority", runtime.KindInt),
 	UpdatedAt: runtime.NewOrderedField[TaskCond, TaskOrder, time.Time]("updated_at", "updatedAt", runtime.KindTime),
 	DeletedAt: runtime.NewNullOrderedField[TaskCond, TaskOrder, time.Time]("deleted_at", "deletedAt", runtime.KindTime),
 }
@@ -251,11 +260,14 @@ func (r *TaskRepository) Hydrate(ctx context.Context, q TaskQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
-// SyncOnly syncs only the Task records q selects among those the user may see; q
-// holds Eq or In conditions on Team, the scope field, and the zero query syncs them all
-// again. See runtime.Store.SyncOnly.
-func (r *TaskRepository) SyncOnly(ctx context.Context, q TaskQuery) error {
-	return r.s.SyncOnly(ctx, q.q)
+// SyncOnly syncs only the Task records that match any of qs among those the user may
+// see; the zero query matches them all, no queries none. See runtime.Store.SyncOnly.
+func (r *TaskRepository) SyncOnly(ctx context.Context, qs ...TaskQuery) error {
+	all := make([]runtime.Query, len(qs))
+	for i, q := range qs {
+		all[i] = q.q
+	}
+	return r.s.SyncOnly(ctx, all...)
 }
 
 // Subscribe sends q's result now and after every committed write to the model that

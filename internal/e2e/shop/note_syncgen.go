@@ -219,6 +219,16 @@ func (r *NoteRepository) Hydrate(ctx context.Context, q NoteQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
+// SyncOnly syncs only the Note records that match any of qs among those the user may
+// see; the zero query matches them all, no queries none. See runtime.Store.SyncOnly.
+func (r *NoteRepository) SyncOnly(ctx context.Context, qs ...NoteQuery) error {
+	all := make([]runtime.Query, len(qs))
+	for i, q := range qs {
+		all[i] = q.q
+	}
+	return r.s.SyncOnly(ctx, all...)
+}
+
 // Subscribe sends q's result now and after every committed write to the model that
 // changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *NoteRepository) Subscribe(ctx context.Context, q NoteQuery) <-chan []Note {

@@ -239,6 +239,16 @@ func (r *CardRepository) Hydrate(ctx context.Context, q CardQuery, opts ...runti
 	return r.s.Hydrate(ctx, q.q, opts...)
 }
 
+// SyncOnly syncs only the Card records that match any of qs among those the user may
+// see; the zero query matches them all, no queries none. See runtime.Store.SyncOnly.
+func (r *CardRepository) SyncOnly(ctx context.Context, qs ...CardQuery) error {
+	all := make([]runtime.Query, len(qs))
+	for i, q := range qs {
+		all[i] = q.q
+	}
+	return r.s.SyncOnly(ctx, all...)
+}
+
 // Subscribe sends q's result now and after every committed write to the model that
 // changes it; a slow reader gets only the latest result. The channel closes when ctx ends.
 func (r *CardRepository) Subscribe(ctx context.Context, q CardQuery) <-chan []Card {
