@@ -34,7 +34,8 @@ type Server struct {
 	closed    bool
 	streams   sync.WaitGroup
 
-	cross *crossInstance // PostgreSQL: events to and from the other instances
+	cross   *crossInstance // PostgreSQL: events to and from the other instances
+	waiting pgWaiting      // PostgreSQL: single writes waiting for a connection (pipeline.go)
 }
 
 // New migrates the server's tables in db and returns the handler of models.
@@ -52,7 +53,8 @@ func New(db *runtime.DB, models []Model, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s := &Server{db: db, opts: o, mux: http.NewServeMux(), byName: map[string]*Model{},
-		done: make(chan struct{}), listeners: map[*listener]struct{}{}}
+		done: make(chan struct{}), listeners: map[*listener]struct{}{},
+		waiting: pgWaiting{groups: make(chan struct{}, maxGroups)}}
 	s.mux.HandleFunc("POST /_batch", s.batch)
 	s.mux.HandleFunc("GET /_events", s.events)
 	for i := range models {

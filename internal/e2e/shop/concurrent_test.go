@@ -55,6 +55,17 @@ func pizzaBody(id string, price int) string {
 // asked for.
 func TestConcurrentWritersAndAFollower(t *testing.T) {
 	onBackends(t, testConcurrentWritersAndAFollower)
+	t.Run("postgres-grouped", func(t *testing.T) { testConcurrentWritersAndAFollower(t, smallPostgresPool) })
+}
+
+// smallPostgresPool opens a PostgreSQL database with a pool of two connections, so that
+// concurrent single writes wait for a connection and run in groups (server/pipeline.go).
+func smallPostgresPool(t *testing.T) *runtime.DB {
+	db, err := server.OpenPostgres(testmod.Postgres(t), server.WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 func testConcurrentWritersAndAFollower(t *testing.T, open dbOpener) {
@@ -176,7 +187,10 @@ func cmpOr(s, def string) string {
 
 // Requests racing with one idempotency key apply once, and every one gets that answer;
 // writes racing on one record with one If-Match: one wins, the others get 409.
-func TestConcurrentKeysAndVersions(t *testing.T) { onBackends(t, testConcurrentKeysAndVersions) }
+func TestConcurrentKeysAndVersions(t *testing.T) {
+	onBackends(t, testConcurrentKeysAndVersions)
+	t.Run("postgres-grouped", func(t *testing.T) { testConcurrentKeysAndVersions(t, smallPostgresPool) })
+}
 
 func testConcurrentKeysAndVersions(t *testing.T, open dbOpener) {
 	hs, _ := startServer(t, open)
@@ -226,6 +240,70 @@ func testConcurrentKeysAndVersions(t *testing.T, open dbOpener) {
 		}
 		if won != 1 {
 			t.Fatalf("%d updates of version 1 at once: %d won, want 1", racers, won)
+		}
+	}
+}
+
+// Single writes that wait for a connection on PostgreSQL run in groups, one transaction
+// each: a write the server fails on is answered 500 and keeps nothing, and the others of
+// its group stand, each once, in the feed.
+func TestGroupedWritesFailAlone(t *testing.T) {
+	hs, _ := startServer(t, smallPostgresPool, server.WithBeforeWrite(func(_ context.Context, _, _ string, rec json.RawMessage) (json.RawMessage, error) {
+		time.Sleep(time.Millisecond) // the others pile up meanwhile
+		if strings.Contains(string(rec), `"price":13`) { // an invalid record: the server failed
+			return json.RawMessage(`{"id":"another"}`), nil
+		}
+		return rec, nil
+	}))
+	const writers, writes = 16, 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for n := range writes {
+				id := fmt.Sprintf("w%d-%d", w, n)
+				price := n
+				if (w+n)%5 == 0 {
+					price = 13
+				}
+				st, err := send("PUT", hs.URL+"/pizzas/"+id, pizzaBody(id, price), proto("g:"+id, ""), nil)
+				switch {
+				case err != nil:
+				case price == 13 && st != 500:
+					err = fmt.Errorf("put %s, which breaks: %d", id, st)
+				case price != 13 && st != 201:
+					err = fmt.Errorf("put %s: %d", id, st)
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	for cursor, more := "", true; more; {
+		var f feed
+		if st := call(t, "GET", hs.URL+"/pizzas/_changes?cursor="+cursor, "", proto("", ""), &f); st != 200 {
+			t.Fatalf("feed: %d", st)
+		}
+		for _, c := range f.Changes {
+			seen[c.ID]++
+		}
+		cursor, more = f.Cursor, f.HasMore
+	}
+	for w := range writers {
+		for n := range writes {
+			id := fmt.Sprintf("w%d-%d", w, n)
+			if want := map[bool]int{true: 0, false: 1}[(w+n)%5 == 0]; seen[id] != want {
+				t.Errorf("%s: %d times in the feed, want %d", id, seen[id], want)
+			}
 		}
 	}
 }
