@@ -44,10 +44,7 @@ func JSONServerParams(q runtime.Query) url.Values {
 		}
 	}
 	var sorts, orders []string
-	for _, o := range q.Orders() {
-		if o.JSON == "" {
-			break // the remote's order would not match the query's
-		}
+	for _, o := range sentOrders(q) {
 		sorts = append(sorts, o.JSON)
 		if o.Desc {
 			orders = append(orders, "desc")

@@ -73,10 +73,7 @@ func PocketBaseParams(q runtime.Query) url.Values {
 		v.Set("filter", f)
 	}
 	var sorts []string
-	for _, o := range q.Orders() {
-		if o.JSON == "" {
-			break
-		}
+	for _, o := range sentOrders(q) {
 		if o.Desc {
 			sorts = append(sorts, "-"+o.JSON)
 		} else {

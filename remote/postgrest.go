@@ -69,10 +69,7 @@ func PostgRESTParams(q runtime.Query) url.Values {
 		}
 	}
 	var orders []string
-	for _, o := range q.Orders() {
-		if o.JSON == "" {
-			break
-		}
+	for _, o := range sentOrders(q) {
 		dir := ".asc"
 		if o.Desc {
 			dir = ".desc"

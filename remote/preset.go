@@ -117,3 +117,15 @@ func and(sep string, conds ...string) string {
 	}
 	return strings.Join(out, sep)
 }
+
+// sentOrders is the leading terms of q's order that travel, which a preset sends: after
+// a term that does not, the remote's order would not be the query's.
+func sentOrders(q runtime.Query) []runtime.OrderTerm {
+	terms := q.Orders()
+	for i, o := range terms {
+		if o.JSON == "" {
+			return terms[:i]
+		}
+	}
+	return terms
+}
