@@ -159,7 +159,12 @@ func (s *Store[T]) applyQuick(x *incoming[T], st recordState, local *T, b *pageB
 	if t, _ := s.a.Stamps(x.v); !t.IsZero() {
 		s.repo.clock.observe(t)
 	}
-	if !sameBytes(st.base, x.raw) || st.version != x.version {
+	switch {
+	case x.rowBase && st.rowBase && st.version == x.version:
+		// The base stays the row, which is x if stored.
+	case x.rowBase:
+		b.base(x.id, rowBase, x.version)
+	case st.rowBase || !sameBytes(st.base, x.raw) || st.version != x.version:
 		b.base(x.id, x.rawString(), x.version)
 	}
 	if !store {
