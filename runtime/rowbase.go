@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -49,7 +50,104 @@ func (s *Store[T]) rowIsBase(raw []byte, v *T, vals []any) bool {
 		}
 	}
 	data, err := s.a.MarshalRemote(v)
-	return err == nil && (string(data) == string(raw) || sameJSON(data, raw))
+	return err == nil && (string(data) == string(raw) || sameMembers(data, raw))
+}
+
+// sameMembers reports whether two JSON objects have the same members in any order (a
+// server that keeps records as maps sends their keys sorted), each value the same JSON.
+// Both must be valid JSON, and a's keys distinct, as a struct's encoding has them. b with
+// a key twice, or a key written with escapes, is reported different, which only keeps a
+// base as JSON.
+func sameMembers(a, b []byte) bool {
+	ma, mb := members(a), members(b)
+	if ma == nil || len(ma) != len(mb) {
+		return false
+	}
+	for _, x := range ma {
+		n := 0
+		for _, y := range mb {
+			if string(x[0]) == string(y[0]) {
+				n++
+				if !bytes.Equal(x[1], y[1]) && !sameJSON(x[1], y[1]) {
+					return false
+				}
+			}
+		}
+		if n != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// members splits a valid JSON object into its keys (quoted) and values; nil when data is
+// not an object or a key has escapes.
+func members(data []byte) [][2][]byte {
+	i := 0
+	ws := func() {
+		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+			i++
+		}
+	}
+	// str skips the string at i, and reports whether it has escapes.
+	str := func() (escaped bool) {
+		for i++; i < len(data) && data[i] != '"'; i++ {
+			if data[i] == '\\' {
+				escaped = true
+				i++
+			}
+		}
+		i = min(i+1, len(data))
+		return escaped
+	}
+	ws()
+	if i == len(data) || data[i] != '{' {
+		return nil
+	}
+	i++
+	out := [][2][]byte{}
+	for {
+		ws()
+		if i < len(data) && data[i] == '}' {
+			return out
+		}
+		if i == len(data) || data[i] != '"' {
+			return nil
+		}
+		k := i
+		if str() {
+			return nil
+		}
+		key := data[k:i]
+		ws()
+		if i == len(data) || data[i] != ':' {
+			return nil
+		}
+		i++
+		ws()
+		v := i
+		for depth := 0; i < len(data); {
+			c := data[i]
+			if depth == 0 && (c == ',' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				break
+			}
+			switch c {
+			case '"':
+				str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			i++
+		}
+		out = append(out, [2][]byte{key, data[v:i]})
+		ws()
+		if i < len(data) && data[i] == ',' {
+			i++
+		}
+	}
 }
 
 // readsBack reports whether a column's value reads back from its row as it is: a time
