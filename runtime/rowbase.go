@@ -197,8 +197,10 @@ func (s *Store[T]) encodeRow(id string, v *T) ([]byte, error) {
 // of each whose base is its row: the row as it is now.
 func (s *Store[T]) keepBases(ctx context.Context, tx *Tx, ids []string) error {
 	var rows []string
-	if err := sqlx.SelectContext(ctx, tx.q, &rows, `SELECT record_id FROM syncgen_records
-		WHERE model = ? AND base = '' AND record_id IN (SELECT value FROM json_each(?))`, s.s.Table, idList(ids)); err != nil {
+	// CROSS JOIN keeps the ids the outer loop: SQLite probes each id's sync state, and
+	// builds no temporary index of the ids first, as IN (json_each) does.
+	if err := sqlx.SelectContext(ctx, tx.q, &rows, `SELECT r.record_id FROM json_each(?) j
+		CROSS JOIN syncgen_records r ON r.model = ? AND r.record_id = j.value AND r.base = ''`, idList(ids), s.s.Table); err != nil {
 		return fmt.Errorf("read sync state: %w", err)
 	}
 	if len(rows) == 0 {
