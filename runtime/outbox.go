@@ -46,6 +46,7 @@ const entryColumns = "seq, model, record_id, op, body, if_match, attempts, confl
 // recordState is what the sync machinery knows of one record besides its row.
 type recordState struct {
 	base      []byte // what the remote last acknowledged or sent; nil: the remote lacks it
+	rowBase   bool   // the base is stored as the row (rowbase.go); statesOf leaves base nil
 	version   string
 	syncedAt  string
 	deletedAt string // a local delete of a model without deletedAt
@@ -55,16 +56,24 @@ type recordState struct {
 
 func (s recordState) hasWrites() bool { return s.pending+s.dead > 0 }
 
-// stateOf reads a record's sync state with q: the writer in a transaction, or a reader.
-func stateOf(ctx context.Context, q queryer, table, id string) (recordState, error) {
+// stateOf reads a sync state of m's record with q: the writer in a transaction, or a
+// reader.
+func stateOf(ctx context.Context, q queryer, m syncModel, id string) (recordState, error) {
 	var st recordState
 	var base sql.NullString
+	table := m.schema().Table
 	err := q.QueryRowxContext(ctx, `SELECT base, version, synced_at, deleted_at FROM syncgen_records
 		WHERE model = ? AND record_id = ?`, table, id).Scan(&base, &st.version, &st.syncedAt, &st.deletedAt)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("read sync state: %w", err)
 	}
-	if base.Valid {
+	st.rowBase = base.Valid && base.String == rowBase
+	switch {
+	case st.rowBase:
+		if st.base, err = m.rowBase(ctx, q, id); err != nil {
+			return st, err
+		}
+	case base.Valid:
 		st.base = []byte(base.String)
 	}
 	err = q.QueryRowxContext(ctx, `SELECT COUNT(*) - COALESCE(SUM(dead), 0), COALESCE(SUM(dead), 0)
@@ -82,7 +91,8 @@ func idList(ids []string) string {
 }
 
 // statesOf is stateOf for many records (list: their idList), in two queries; a record the
-// machinery knows nothing of is absent from the map (its zero state).
+// machinery knows nothing of is absent from the map (its zero state). A base stored as
+// the row is left to the caller, who reads the rows: rowBase set, base nil.
 func statesOf(ctx context.Context, q queryer, table, list string) (map[string]recordState, error) {
 	states := make(map[string]recordState)
 	rows, err := q.QueryxContext(ctx, `SELECT record_id, base, version, synced_at, deleted_at FROM syncgen_records
@@ -98,7 +108,8 @@ func statesOf(ctx context.Context, q queryer, table, list string) (map[string]re
 			rows.Close()
 			return nil, fmt.Errorf("read sync state: %w", err)
 		}
-		if base.Valid {
+		st.rowBase = base.Valid && base.String == rowBase
+		if base.Valid && !st.rowBase {
 			st.base = []byte(base.String)
 		}
 		states[id] = st
@@ -129,13 +140,16 @@ func statesOf(ctx context.Context, q queryer, table, list string) (map[string]re
 }
 
 func (tx *Tx) state(ctx context.Context, table, id string) (recordState, error) {
-	return stateOf(ctx, tx.q, table, id)
+	return stateOf(ctx, tx.q, tx.repo.byTable[table], id)
 }
 
 // setBase records what the remote holds of a record now (nil: nothing).
 func (tx *Tx) setBase(ctx context.Context, table, id string, base []byte, version string) error {
 	var b any
 	if base != nil {
+		if string(base) == rowBase {
+			return fmt.Errorf("record sync state: an empty base") // the callers' JSON never is
+		}
 		b = string(base)
 	}
 	_, err := tx.q.ExecContext(ctx, `INSERT INTO syncgen_records (model, record_id, base, version, synced_at)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,11 +26,12 @@ type pageBatch struct {
 	table  string
 	ids    []string // the records, in order
 	rows   [][]any  // their bound values, for the table's apply upsert
-	bases  []any    // id, base, version of each changed base, flat
+	bases  []any    // id, base, version of each changed base stored as JSON, flat
 	nbases int
+	// id and version of each changed base stored as the row (rowbase.go): one statement
+	// writes them all
+	rowBases [][2]string
 }
-
-func (b *pageBatch) empty() bool { return len(b.rows) == 0 && b.nbases == 0 }
 
 func (b *pageBatch) base(id string, base any, version string) {
 	b.bases = append(b.bases, id, base, version)
@@ -95,8 +97,24 @@ var baseRows = &multiRow{
 	},
 }
 
+// rowBaseRows is setBase of bases stored as rows: ?1 the model, ?2 synced_at, ?3 a JSON
+// array of [id, version] pairs.
+const rowBaseRows = `INSERT INTO syncgen_records (model, record_id, base, version, synced_at)
+	SELECT ?1, value ->> 0, '', value ->> 1, ?2 FROM json_each(?3) WHERE true
+	ON CONFLICT (model, record_id)
+	DO UPDATE SET base = excluded.base, version = excluded.version, synced_at = excluded.synced_at`
+
 // flush writes the batch's bases and records, and empties it.
 func (s *Store[T]) flush(ctx context.Context, tx *Tx, b *pageBatch) error {
+	if len(b.rowBases) > 0 {
+		pairs, err := json.Marshal(b.rowBases)
+		if err == nil {
+			_, err = tx.q.ExecContext(ctx, rowBaseRows, b.table, tx.repo.clock.markString(), string(pairs))
+		}
+		if err != nil {
+			return fmt.Errorf("record sync state: %w", err)
+		}
+	}
 	if b.nbases > 0 {
 		mark := tx.repo.clock.markString()
 		err := chunks(b.nbases, batchRows, func(lo, hi int) error {
@@ -133,7 +151,7 @@ func (s *Store[T]) flush(ctx context.Context, tx *Tx, b *pageBatch) error {
 			return err
 		}
 	}
-	b.ids, b.rows, b.bases, b.nbases = b.ids[:0], b.rows[:0], b.bases[:0], 0
+	b.ids, b.rows, b.bases, b.nbases, b.rowBases = b.ids[:0], b.rows[:0], b.bases[:0], 0, b.rowBases[:0]
 	return nil
 }
 
@@ -159,7 +177,12 @@ func (s *Store[T]) applyQuick(x *incoming[T], st recordState, local *T, b *pageB
 	if t, _ := s.a.Stamps(x.v); !t.IsZero() {
 		s.repo.clock.observe(t)
 	}
-	if !sameBytes(st.base, x.raw) || st.version != x.version {
+	switch {
+	case x.rowBase && st.rowBase && st.version == x.version:
+		// The base stays the row, which is x if stored.
+	case x.rowBase:
+		b.rowBases = append(b.rowBases, [2]string{x.id, x.version})
+	case st.rowBase || !sameBytes(st.base, x.raw) || st.version != x.version:
 		b.base(x.id, x.rawString(), x.version)
 	}
 	if !store {

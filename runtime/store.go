@@ -74,6 +74,7 @@ type tableSQL struct {
 	deleted                *Column
 	readonly               bool       // the model has readonly columns
 	shape                  *jsonShape // the model's JSON keys, for field changes (fields.go)
+	rowBase                bool       // records' bases may be stored as their rows (rowbase.go)
 }
 
 // NewStore is used by generated code.
@@ -98,6 +99,7 @@ func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 	}
 	t.columns = strings.Join(names, ", ")
 	t.shape = shapeOfSchema(s)
+	t.rowBase = canStoreRowBase(s.Columns)
 	table := quoteIdent(s.Table)
 	insert := "INSERT INTO " + table + " (" + t.columns + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ") ON CONFLICT (" + t.idCol + ") DO "
@@ -301,7 +303,10 @@ func (s *Store[T]) tombstone(ctx context.Context, tx *Tx, id string, deleted *Co
 
 // bind converts a record to driver values, so a value that does not fit fails here with
 // the model, id and field named, before anything is written.
-func (s *Store[T]) bind(v *T) ([]any, error) {
+func (s *Store[T]) bind(v *T) ([]any, error) { return s.bindValues(v, s.a.Values(v)) }
+
+// bindValues is bind given v's values (Adapter.Values), which it converts in place.
+func (s *Store[T]) bindValues(v *T, vals []any) ([]any, error) {
 	id := s.a.ID(v)
 	switch {
 	case id == "":
@@ -309,7 +314,6 @@ func (s *Store[T]) bind(v *T) ([]any, error) {
 	case !utf8.ValidString(id):
 		return nil, fmt.Errorf("%s %q: id is not valid UTF-8", s.s.Model, id)
 	}
-	vals := s.a.Values(v)
 	for i, x := range vals {
 		var err error
 		switch x := x.(type) {

@@ -327,7 +327,7 @@ var ErrQueuedWrites = errors.New("the record has queued writes: sync them first,
 
 // unqueued returns a record's sync state, or ErrQueuedWrites.
 func (s *Store[T]) unqueued(ctx context.Context, id string) (recordState, error) {
-	st, err := stateOf(ctx, s.repo.db.reader, s.s.Table, id)
+	st, err := stateOf(ctx, s.repo.db.reader, s, id)
 	if err == nil && st.hasWrites() {
 		err = ErrQueuedWrites
 	}

@@ -30,6 +30,8 @@ type syncModel interface {
 	pushBody(ctx context.Context, tx *Tx, id, op string) (json.RawMessage, error)
 	// shape is the model's JSON keys, for field changes (fields.go).
 	jsonShape() *jsonShape
+	// rowBase is the base of a record whose base is stored as its row (rowbase.go).
+	rowBase(ctx context.Context, q queryer, id string) ([]byte, error)
 	// deleteTx deletes a record locally in tx, queueing the delete when queue is set.
 	deleteTx(ctx context.Context, tx *Tx, id string, queue bool) error
 	// refs lists the records, by table and id, that the record's ref fields point to.
@@ -105,10 +107,12 @@ type incoming[T any] struct {
 	raw     json.RawMessage
 	version string
 	// Set by decodePage, off the writer, for applyQuick: v's bound values (or the error
-	// binding them), and raw as a string.
-	row    []any
-	rowErr error
-	rawStr string
+	// binding them), raw as a string, and whether raw is what the model encodes of the row
+	// (rowbase.go).
+	row     []any
+	rowErr  error
+	rawStr  string
+	rowBase bool
 }
 
 // rawString is raw as the string a base is stored as.
@@ -216,18 +220,23 @@ func (s *Store[T]) live(ctx context.Context, tx *Tx, id string) (bool, error) {
 // when queue is set. A record with deletedAt set is queued as a delete.
 func (s *Store[T]) writeTx(ctx context.Context, tx *Tx, vs []*T, queue bool) error {
 	tx.touch(s.s.Table)
+	ids := make([]string, len(vs))
 	for i, v := range vs {
 		if v == nil {
 			return fmt.Errorf("upsert %s: record %d is nil", s.s.Model, i)
 		}
 		s.a.SetUpdatedAt(v, s.repo.clock.stamp())
+		ids[i] = s.a.ID(v)
+	}
+	if err := s.keepBases(ctx, tx, ids); err != nil {
+		return fmt.Errorf("upsert %s: %w", s.s.Model, err)
 	}
 	if err := s.exec(ctx, tx, s.sql.upsert, vs); err != nil || !queue {
 		return err
 	}
-	ids, ops := make([]string, len(vs)), make([]string, len(vs))
+	ops := make([]string, len(vs))
 	for i, v := range vs {
-		ids[i], ops[i] = s.a.ID(v), opPut
+		ops[i] = opPut
 		if _, deleted := s.a.Stamps(v); deleted != nil {
 			ops[i] = opDelete
 		}
@@ -243,6 +252,9 @@ func (s *Store[T]) writeTx(ctx context.Context, tx *Tx, vs []*T, queue bool) err
 // delete, so an older copy from the remote does not bring it back.
 func (s *Store[T]) deleteTx(ctx context.Context, tx *Tx, id string, queue bool) error {
 	tx.touch(s.s.Table)
+	if err := s.keepBases(ctx, tx, []string{id}); err != nil {
+		return fmt.Errorf("delete %s %q: %w", s.s.Model, id, err)
+	}
 	var err error
 	if d := s.sql.deleted; d != nil {
 		var v *T
@@ -384,7 +396,8 @@ func (s *Store[T]) reconcileWith(ctx context.Context, tx *Tx, x incoming[T], rej
 	if err != nil {
 		return false, fmt.Errorf("order %s %q: %w", s.s.Model, x.id, err)
 	}
-	if !bytes.Equal(st.base, x.raw) || st.version != x.version || (st.base == nil) != (x.raw == nil) {
+	// A base stored as the row is stored as JSON here: whatever follows may write the row.
+	if st.rowBase || !bytes.Equal(st.base, x.raw) || st.version != x.version || (st.base == nil) != (x.raw == nil) {
 		if err := tx.setBase(ctx, table, x.id, x.raw, x.version); err != nil {
 			return false, err
 		}
@@ -501,8 +514,12 @@ func (s *Store[T]) decodePage(recs []remoteRecord) (decodedPage, error) {
 		if t, _ := s.a.Stamps(x.v); t.After(d.newest) {
 			d.newest = t
 		}
-		x.row, x.rowErr = s.bind(x.v)
-		x.rawStr = string(x.raw)
+		vals := s.a.Values(x.v)
+		x.rowBase = s.rowIsBase(x.raw, x.v, vals) // before bindValues converts vals
+		x.row, x.rowErr = s.bindValues(x.v, vals)
+		if !x.rowBase {
+			x.rawStr = string(x.raw)
+		}
 	}
 	d.list = idList(d.ids)
 	return d, nil
@@ -541,7 +558,13 @@ func (s *Store[T]) applyPage(ctx context.Context, page decodedPage, rep *SyncRep
 			} else if handled, quick := s.applyQuick(x, states[x.id], locals[x.id], batch); handled {
 				c = quick
 			} else if err = s.flush(ctx, tx, batch); err == nil {
-				c, err = s.reconcileWith(ctx, tx, *x, false, states[x.id], locals[x.id])
+				st := states[x.id]
+				if st.rowBase {
+					st.base, err = s.encodeRow(x.id, locals[x.id])
+				}
+				if err == nil {
+					c, err = s.reconcileWith(ctx, tx, *x, false, st, locals[x.id])
+				}
 			}
 			done[x.id] = true
 			if err != nil {

@@ -829,8 +829,9 @@ func (r *Repo) list(ctx context.Context, m syncModel, l listing, rep *SyncReport
 	}
 }
 
-// readAhead fetches (and decodes) pages in a goroutine, one page ahead of the caller, so
-// a page's fetch overlaps the previous page's transaction. fetch returns a page and the
+// readAhead fetches (and decodes) pages in a goroutine, up to two pages ahead of the
+// caller, so a page's fetch overlaps the previous page's transaction; the second evens
+// out pages slower to read or to write than the one before. fetch returns a page and the
 // token of the next ("" after the last); next returns the pages in order, last set on
 // the last, and stops at the first error. stop ends the goroutine.
 func readAhead[P any](ctx context.Context, token string, fetch func(context.Context, string) (P, string, error)) (next func() (page P, last bool, err error), stop func()) {
@@ -840,7 +841,7 @@ func readAhead[P any](ctx context.Context, token string, fetch func(context.Cont
 		err  error
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan fetched)
+	ch := make(chan fetched, 1)
 	go func() {
 		defer close(ch)
 		for {
