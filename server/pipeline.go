@@ -198,7 +198,11 @@ func (s *Server) writePipelined(ctx context.Context, q writeReq) ([]written, err
 	}
 	group := s.takeGroup(w)
 	s.waiting.mu.Unlock()
-	out, err := s.writeGroup(ctx, group)
+	gctx := ctx
+	if len(group) > 1 { // the others' writes do not end when this write's client hangs up
+		gctx = context.WithoutCancel(ctx)
+	}
+	out, err := s.writeGroup(gctx, group)
 	<-s.waiting.groups
 	for i, o := range group[1:] {
 		switch {
