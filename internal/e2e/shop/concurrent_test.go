@@ -249,7 +249,7 @@ func testConcurrentKeysAndVersions(t *testing.T, open dbOpener) {
 // its group stand, each once, in the feed.
 func TestGroupedWritesFailAlone(t *testing.T) {
 	hs, _ := startServer(t, smallPostgresPool, server.WithBeforeWrite(func(_ context.Context, _, _ string, rec json.RawMessage) (json.RawMessage, error) {
-		time.Sleep(time.Millisecond) // the others pile up meanwhile
+		time.Sleep(time.Millisecond)                     // the others pile up meanwhile
 		if strings.Contains(string(rec), `"price":13`) { // an invalid record: the server failed
 			return json.RawMessage(`{"id":"another"}`), nil
 		}
