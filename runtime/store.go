@@ -80,20 +80,16 @@ type tableSQL struct {
 // NewStore is used by generated code.
 func NewStore[T any](r *Repo, a Adapter[T]) *Store[T] {
 	s := a.Schema()
-	t := &tableSQL{}
+	t := &tableSQL{idCol: idColumn(s), live: liveSQL(s, "")}
 	names := make([]string, len(s.Columns))
 	for i := range s.Columns {
 		c := &s.Columns[i]
 		names[i] = quoteIdent(c.Name)
-		if c.Unique {
-			t.idCol = names[i]
-		}
 		if c.UpdatedAt {
 			t.updated = c
 		}
 		if c.DeletedAt {
 			t.deleted = c
-			t.live = names[i] + " IS NULL"
 		}
 		t.readonly = t.readonly || c.ReadOnly
 	}
