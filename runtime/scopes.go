@@ -86,7 +86,7 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 		if _, err := CompileSubsets(s.s, subsets); err != nil {
 			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
 		}
-		stored = subsetsKey(subsets)
+		stored = jsonText(subsets)
 	}
 	defer func() {
 		select {
@@ -99,7 +99,7 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 		if err != nil {
 			return fmt.Errorf("sync only %s: %w", s.s.Model, err)
 		}
-		switch keys := (&scopePull{subsets: subsets}).subsetKeys(); {
+		switch keys := subsetKeys(subsets); {
 		case sc.heldSubs == nil && subsets == nil:
 		case sc.heldSubs == nil: // the device holds every record, so it holds the new choice
 			sc.heldSubs = keys
@@ -108,7 +108,7 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 		}
 		var held any
 		if sc.heldSubs != nil {
-			held = subsetsKeyOf(sc.heldSubs)
+			held = jsonText(sc.heldSubs)
 		}
 		_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, subsets, subsets_held) VALUES (?, ?, ?)
 			ON CONFLICT (model) DO UPDATE SET subsets = excluded.subsets, subsets_held = excluded.subsets_held, subset = NULL`,
@@ -120,9 +120,9 @@ func (s *Store[T]) SyncOnly(ctx context.Context, qs ...Query) error {
 	})
 }
 
-// subsetsKey is subsets' JSON, which also names them: equal choices have equal keys.
-func subsetsKey[S wire.Subset | []wire.Subset](s S) string {
-	b, _ := json.Marshal(s)
+// jsonText is v's JSON. Of subsets it is also their key: equal choices have equal keys.
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
@@ -160,10 +160,10 @@ func loadScopes(ctx context.Context, q sqlx.QueryerContext, m syncModel, full bo
 			return nil, fmt.Errorf("read scopes: %w", err)
 		}
 		old := []wire.Subset{{{Key: scope.JSON, Op: string(OpIn), Values: values}}}
-		subsets = sql.NullString{String: subsetsKey(old), Valid: true}
+		subsets = sql.NullString{String: jsonText(old), Valid: true}
 		evicted = subsets
 		if !heldSubs.Valid {
-			heldSubs = sql.NullString{String: subsetsKeyOf([]string{subsetsKey(old[0])}), Valid: true}
+			heldSubs = sql.NullString{String: jsonText([]string{jsonText(old[0])}), Valid: true}
 		}
 	}
 	for _, f := range []struct {
@@ -229,7 +229,7 @@ func (sc *scopePull) apply(ctx context.Context, tx *Tx, listed, left, outside []
 	if sc.full && sc.first {
 		sc.heldSubs = nil
 		if sc.subsets != nil {
-			sc.heldSubs = sc.subsetKeys()
+			sc.heldSubs = subsetKeys(sc.subsets)
 		}
 	}
 	if listed == nil {
@@ -274,11 +274,11 @@ func (sc *scopePull) loseScope(ctx context.Context, tx *Tx, v string) (int, erro
 	return len(ids), nil
 }
 
-// subsetKeys is the keys of the chosen subsets.
-func (sc *scopePull) subsetKeys() []string {
-	keys := make([]string, len(sc.subsets))
-	for i, s := range sc.subsets {
-		keys[i] = subsetsKey(s)
+// subsetKeys is the keys of subsets.
+func subsetKeys(subsets []wire.Subset) []string {
+	keys := make([]string, len(subsets))
+	for i, s := range subsets {
+		keys[i] = jsonText(s)
 	}
 	return keys
 }
@@ -308,7 +308,7 @@ func (sc *scopePull) added() (FeedFilter, bool) {
 	}
 	var f FeedFilter
 	for _, s := range sc.subsets {
-		if !slices.Contains(sc.heldSubs, subsetsKey(s)) {
+		if !slices.Contains(sc.heldSubs, jsonText(s)) {
 			f.Where = append(f.Where, s)
 		}
 	}
@@ -326,22 +326,22 @@ func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("save scopes: %w", err)
 	}
-	if sc.heldSubs != nil && now.Valid && now.String != subsetsKey(sc.subsets) {
+	if sc.heldSubs != nil && now.Valid && now.String != jsonText(sc.subsets) {
 		var chosen []wire.Subset
 		if err := json.Unmarshal([]byte(now.String), &chosen); err != nil {
 			return fmt.Errorf("save scopes: %w", err)
 		}
-		sc.heldSubs = intersect(sc.heldSubs, (&scopePull{subsets: chosen}).subsetKeys())
+		sc.heldSubs = intersect(sc.heldSubs, subsetKeys(chosen))
 	}
 	var held, heldSubs any
 	if sc.listed != nil || sc.held != nil {
 		held = "[]"
 		if sc.held != nil {
-			held = subsetsKeyOf(sc.held)
+			held = jsonText(sc.held)
 		}
 	}
 	if sc.heldSubs != nil {
-		heldSubs = subsetsKeyOf(sc.heldSubs)
+		heldSubs = jsonText(sc.heldSubs)
 	}
 	_, err = tx.q.ExecContext(ctx, `INSERT INTO syncgen_scopes (model, held, subsets_held) VALUES (?, ?, ?)
 		ON CONFLICT (model) DO UPDATE SET held = excluded.held, subsets_held = excluded.subsets_held`, sc.m.schema().Table, held, heldSubs)
@@ -349,11 +349,6 @@ func (sc *scopePull) save(ctx context.Context, tx *Tx) error {
 		return fmt.Errorf("save scopes: %w", err)
 	}
 	return nil
-}
-
-func subsetsKeyOf(v []string) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // catchUp reads what the device holds not in full: the records of the values gained,
@@ -380,7 +375,7 @@ func (r *Repo) catchUp(ctx context.Context, sc *scopePull, feed ChangeFeed, rep 
 				return
 			}
 			for _, s := range f.Where {
-				sc.heldSubs = append(sc.heldSubs, subsetsKey(s))
+				sc.heldSubs = append(sc.heldSubs, jsonText(s))
 			}
 		})
 		if err != nil {
@@ -438,7 +433,7 @@ func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error
 	var args []any
 	if sc.listed != nil && sc.held != nil {
 		o := quoteIdent(s.ScopeColumn().Name) + ` NOT IN (SELECT value FROM json_each(?))`
-		outside, args = append(outside, o), append(args, subsetsKeyOf(sc.held))
+		outside, args = append(outside, o), append(args, jsonText(sc.held))
 	}
 	evict := sc.compiled != nil && !sc.evicted
 	if evict {
@@ -464,7 +459,7 @@ func (r *Repo) strays(ctx context.Context, sc *scopePull, rep *SyncReport) error
 			}
 		}
 		if evict {
-			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = subsets WHERE model = ? AND subsets = ?`, s.Table, subsetsKey(sc.subsets)); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE syncgen_scopes SET evicted = subsets WHERE model = ? AND subsets = ?`, s.Table, jsonText(sc.subsets)); err != nil {
 				return fmt.Errorf("save subsets: %w", err)
 			}
 		}

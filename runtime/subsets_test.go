@@ -153,12 +153,12 @@ func TestSubsetsMatchAgreesWithSQL(t *testing.T) {
 		}
 		ss, err := CompileSubsets(s, subs)
 		if err != nil {
-			t.Fatalf("subsets %s: %v", subsetsKey(subs), err)
+			t.Fatalf("subsets %s: %v", jsonText(subs), err)
 		}
 		where, args := ss.sql()
 		var got []string
 		if err := db.Reader().Select(&got, `SELECT id FROM things WHERE `+where+` ORDER BY id`, args...); err != nil {
-			t.Fatalf("subsets %s: %s: %v", subsetsKey(subs), where, err)
+			t.Fatalf("subsets %s: %s: %v", jsonText(subs), where, err)
 		}
 		var want []string
 		for id, rec := range records {
@@ -172,7 +172,7 @@ func TestSubsetsMatchAgreesWithSQL(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			for _, id := range symmetricDiff(got, want) {
-				t.Errorf("case %d, subsets %s: record %s: SQL says %v, Match %v", i, subsetsKey(subs), records[id], slices.Contains(got, id), slices.Contains(want, id))
+				t.Errorf("case %d, subsets %s: record %s: SQL says %v, Match %v", i, jsonText(subs), records[id], slices.Contains(got, id), slices.Contains(want, id))
 			}
 			t.FailNow()
 		}

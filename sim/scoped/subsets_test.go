@@ -200,6 +200,7 @@ func TestSubsetsRefusedByTheServer(t *testing.T) {
 	}
 	// And the client refuses what it cannot send, before anything is stored.
 	alice := f.client("alice")
+	putTask(t, alice, scoped.Task{ID: "a1", Team: "a", Title: "plain"})
 	for _, q := range []scoped.TaskQuery{
 		scoped.TaskQuery{}.Where(scoped.TaskFields.Title.Like("x%")),
 		scoped.TaskQuery{}.Limit(3),
@@ -209,7 +210,9 @@ func TestSubsetsRefusedByTheServer(t *testing.T) {
 			t.Errorf("SyncOnly(%v) took a query it cannot send", q)
 		}
 	}
-	sync1(t, alice) // the choice stays every task
+	sync1(t, alice)
+	sync1(t, alice)
+	want(t, "alice after refused choices", alice, "a1") // the choice stays every task: a1 stays
 }
 
 // Under Run, a new choice is pulled at once, not at the next interval.
